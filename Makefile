@@ -1,0 +1,39 @@
+# Two commands for a fresh machine:
+#   make lab    installs wslab and opens the notebooks in JupyterLab
+#   make test   installs everything the tests need and runs all tests
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: lab test install tools notebooks student bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+# Outside tools for the real-peer tests: Debian's chromium and tshark, Node.js.
+tools:
+	bash scripts/install-tools
+
+lab: install
+	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
+
+test: install tools
+	$(BIN)/pytest
+
+# Re-execute every notebook and store its outputs (what strict nbval compares).
+notebooks: install
+	$(BIN)/python -m wslab notebooks --execute notebooks/*.ipynb
+
+# Student copies: solutions replaced by `raise NotImplementedError`.
+student: install
+	$(BIN)/python -m wslab student notebooks/*.ipynb --out student
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) student .pytest_cache .hypothesis

@@ -1,0 +1,14 @@
+"""wslab: see and understand the whole life of a WebSocket connection.
+
+A :class:`Lab` runs a real ``websockets`` server behind a recording TCP tap,
+inside the Jupyter kernel; ``lab.trace`` is every byte that crossed the wire,
+decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
+"""
+
+from .decode import accept_key, build_frame, check_accept, close_payload, decode
+from .lab import Lab
+from .nested import allow_nested_asyncio
+from .trace import Record, Trace, load
+
+__all__ = ["Lab", "allow_nested_asyncio", "Record", "Trace", "accept_key", "build_frame", "check_accept", "close_payload", "decode", "load"]
+__version__ = "0.1.0"

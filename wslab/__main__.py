@@ -1,0 +1,82 @@
+"""Command line: ``python -m wslab demo`` and ``python -m wslab serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .lab import Lab
+from .trace import Record, describe
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The source article's lifecycle: send ``Hello Server``, read the answer, close."""
+    with Lab("echo", seed=args.seed) as lab:
+        print(f"lab listening at {lab.url} (tap) → websockets server on port {lab.server_port}\n")
+        with lab.connect_sync() as ws:
+            ws.send("Hello Server")
+            print(f"client received: {ws.recv()!r}")
+        trace = lab.trace
+    print()
+    print(trace.table())
+    if args.png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = trace.plot()
+        ax.figure.savefig(args.png, dpi=args.dpi, bbox_inches="tight")
+        print(f"\ntimeline saved to {args.png}")
+    if args.pcap:
+        trace.to_pcap(args.pcap, server_port=lab.port)
+        print(f"capture saved to {args.pcap} (open it in Wireshark, or: tshark -r {args.pcap} -d tcp.port=={lab.port},http)")
+    if args.json:
+        trace.save(args.json)
+        print(f"trace saved to {args.json} (wslab.load() reads it back)")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """A standalone tapped server that prints every frame as it crosses the wire."""
+    def show(record: Record) -> None:
+        if record.kind != "state" or args.states:
+            arrow = {"client": "→", "server": "←"}.get(record.sender, " ")
+            print(f"{record.t * 1000:10.1f} ms  #{record.conn}  {arrow}  {describe(record)}", flush=True)
+
+    lab = Lab(args.handler, port=args.port, host=args.host)
+    lab.recorder.listeners.append(show)
+    lab.start()
+    print(f"wslab {args.handler} server: {lab.url}", flush=True)
+    print(f"chat page: {lab.http_url}   (Ctrl-C stops)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping (open connections get 1001 going away)")
+    finally:
+        lab.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wslab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="run the article's Hello Server / Hello Client lifecycle and print the trace")
+    p.add_argument("--png", help="save the timeline to this PNG file")
+    p.add_argument("--pcap", help="save a capture for Wireshark/tshark")
+    p.add_argument("--json", help="save the trace as JSON")
+    p.add_argument("--seed", type=int, default=1, help="seed for reproducible keys and masks (default 1)")
+    p.add_argument("--dpi", type=int, default=150)
+    p.set_defaults(func=demo)
+    p = sub.add_parser("serve", help="run a tapped server that prints frames live")
+    p.add_argument("--handler", default="chat", help="echo or chat (default chat)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--states", action="store_true", help="also print connection state changes")
+    p.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

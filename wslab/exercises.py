@@ -1,0 +1,365 @@
+"""Checks for the notebooks' exercises, and student versions of the notebooks.
+
+Each ``check_*`` function takes what the student wrote (usually a function),
+runs it on real inputs, and either prints a short "✓ ..." line and returns
+True, or raises :class:`ExerciseError` saying what was expected and what the
+student's code produced. A function whose body is still
+``raise NotImplementedError`` gets a message that says so.
+
+Solutions in the notebooks sit between nbgrader's ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` markers; :func:`make_student` (or ``python -m wslab
+student``) replaces them with ``raise NotImplementedError`` without nbgrader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import inspect
+import json
+import os
+import re
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .decode import GUID, Frame, build_frame, close_payload, decode
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+class ExerciseError(AssertionError):
+    """The student's answer is not right yet; the message says why."""
+
+
+def _call(name: str, fn: Callable, *args: Any) -> Any:
+    if not callable(fn):
+        raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__} {fn!r}")
+    try:
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = _run(result)
+        return result
+    except NotImplementedError:
+        raise ExerciseError(
+            f"{name}: your function still raises NotImplementedError — replace "
+            f"`raise NotImplementedError` with your code."
+        ) from None
+    except ExerciseError:
+        raise
+    except Exception as exc:
+        args_text = ", ".join(_short(a) for a in args)
+        raise ExerciseError(f"{name}: calling it with ({args_text}) raised {type(exc).__name__}: {exc}") from exc
+
+
+def _run(awaitable) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_as_coro(awaitable))
+    # Inside a running loop (a notebook cell): run on a helper thread's loop.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _as_coro(awaitable)).result(30)
+
+
+async def _as_coro(awaitable):
+    return await awaitable
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _expect(name: str, case: str, got: Any, expected: Any, hint: str = "") -> None:
+    if got != expected:
+        message = f"{name}: for {case}\n  expected: {_short(expected, 200)}\n  you gave: {_short(got, 200)}"
+        raise ExerciseError(message + (f"\n  hint: {hint}" if hint else ""))
+
+
+def _ok(message: str) -> bool:
+    print(f"✓ {message}")
+    return True
+
+
+# -- 00 start here --------------------------------------------------------------
+def check_server_messages(fn: Callable) -> bool:
+    """``fn(trace)`` returns the texts of the server's TEXT frames, in order."""
+    from .lab import Lab
+
+    with Lab("echo", seed=0) as lab:
+        with lab.connect_sync() as ws:
+            for text in ("Hello Server", "how are you?"):
+                ws.send(text)
+                ws.recv()
+        trace = lab.trace
+    expected = [f.text for f in trace.frames if f.sender == "server" and f.opcode == "TEXT"]
+    got = _call("server_messages", fn, trace)
+    _expect("server_messages", "a trace of two exchanges", list(got) if got is not None else got, expected,
+            "loop over trace.frames and keep frames with sender == 'server' and opcode == 'TEXT'")
+    return _ok(f"server_messages found {expected}")
+
+
+# -- 01 handshake -----------------------------------------------------------------
+def check_accept(fn: Callable) -> bool:
+    """``fn(key)`` computes Sec-WebSocket-Accept (RFC 6455 §4.2.2)."""
+    cases = ["dGhlIHNhbXBsZSBub25jZQ==", base64.b64encode(bytes(range(16))).decode(), "x3JJHMbDL1EzLkh9GBhXDw=="]
+    for key in cases:
+        expected = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+        _expect("accept", f"key {key!r}", _call("accept", fn, key), expected,
+                "base64( SHA-1( key + GUID ) ) — hash the raw 20-byte digest, not its hex")
+    return _ok("accept matches RFC 6455 §1.3: dGhlIHNhbXBsZSBub25jZQ== → s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+
+
+def check_upgrade_request(fn: Callable) -> bool:
+    """``fn(host, path, key)`` returns the bytes of a valid Upgrade request; a real server must answer 101."""
+    from .lab import Lab
+
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    with Lab("echo") as lab:
+        host = f"127.0.0.1:{lab.port}"
+        request = _call("upgrade_request", fn, host, "/chat", key)
+        if isinstance(request, str):
+            request = request.encode()
+        if not isinstance(request, bytes):
+            raise ExerciseError(f"upgrade_request: expected bytes, you gave {type(request).__name__}")
+        if not request.endswith(b"\r\n\r\n"):
+            raise ExerciseError("upgrade_request: an HTTP head ends with an empty line: b'\\r\\n\\r\\n' (RFC 9112 §2.1)")
+        with socket.create_connection(("127.0.0.1", lab.port), timeout=3) as sock:
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                answer += data
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    if not status.startswith("HTTP/1.1 101"):
+        body = answer.split(b"\r\n\r\n", 1)[-1].decode("utf-8", "replace").strip()
+        raise ExerciseError(f"upgrade_request: the server should answer 101 Switching Protocols\n"
+                            f"  it answered: {status}\n  and said: {body}")
+    return _ok("a real websockets server accepted your request with 101 Switching Protocols")
+
+
+def check_token_gate(fn: Callable) -> bool:
+    """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it."""
+    from .lab import Lab
+    from websockets.exceptions import InvalidStatus
+
+    with Lab("echo", process_request=fn) as lab:
+        try:
+            with lab.connect_sync("/?token=secret") as ws:
+                ws.send("Hello Server")
+                ws.recv(timeout=3)
+        except InvalidStatus as exc:
+            raise ExerciseError(f"token_gate: a client with ?token=secret should get in, but got "
+                                f"{exc.response.status_code}") from None
+        except NotImplementedError:
+            raise ExerciseError("token_gate: your function still raises NotImplementedError") from None
+        for path in ("/", "/?token=wrong"):
+            try:
+                with lab.connect_sync(path):
+                    pass
+            except InvalidStatus as exc:
+                _expect("token_gate", f"a client connecting to {path!r}", exc.response.status_code, 401,
+                        "return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n')")
+            else:
+                raise ExerciseError(f"token_gate: a client connecting to {path!r} got in; it should get 401")
+        errors = [r for r in lab.trace.handshakes if r.sender == "server" and r.status == 500]
+        if errors:
+            raise ExerciseError("token_gate: the server answered 500: your function raised an exception "
+                                "(look at the server log above)")
+    return _ok("without the token: 401; with ?token=secret: 101 and the echo works")
+
+
+# -- 02 messages ------------------------------------------------------------------
+def check_unmask(fn: Callable) -> bool:
+    """``fn(mask, data)`` unmasks (or masks) data with a 4-byte key (RFC 6455 §5.3)."""
+    cases = [(bytes.fromhex("37fa213d"), bytes.fromhex("7f9f4d5158")), (b"\x00\x00\x00\x00", b"same"),
+             (bytes.fromhex("a1b2c3d4"), bytes(range(10)))]
+    for mask, data in cases:
+        expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        _expect("unmask", f"mask {mask.hex(' ')} and data {data.hex(' ')}", _call("unmask", fn, mask, data), expected,
+                "byte i of the result is data[i] ^ mask[i % 4]")
+    return _ok("unmask turns 7f 9f 4d 51 58 with key 37 fa 21 3d into b'Hello' (RFC 6455 §5.7)")
+
+
+def check_parse_header(fn: Callable) -> bool:
+    """``fn(two_bytes)`` returns dict(fin=, opcode=, masked=, length=) from a frame's first two bytes."""
+    cases = [bytes([0x81, 0x05]), bytes([0x01, 0x83]), bytes([0x88, 0x82]), bytes([0x82, 0x7E]), bytes([0x89, 0x00])]
+    for head in cases:
+        expected = {"fin": bool(head[0] & 0b10000000), "opcode": head[0] & 0b00001111,
+                    "masked": bool(head[1] & 0b10000000), "length": head[1] & 0b01111111}
+        got = _call("parse_header", fn, head)
+        if isinstance(got, dict):
+            got = {k: (bool(v) if k in ("fin", "masked") else v) for k, v in got.items()}
+        _expect("parse_header", f"bytes {head.hex(' ')}", got, expected,
+                "FIN is bit 0b10000000 of byte 0, the opcode its low 4 bits; MASK is the top bit of byte 1")
+    return _ok("parse_header reads FIN, opcode, MASK and the 7-bit length like RFC 6455 §5.2")
+
+
+def check_text_frame(fn: Callable) -> bool:
+    """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back."""
+    for text, mask in [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304"))]:
+        wire = _call("text_frame", fn, text, mask)
+        expected = build_frame("TEXT", text.encode(), mask=mask)
+        if wire != expected:
+            frames = decode(bytes(wire), "client") if isinstance(wire, (bytes, bytearray)) else []
+            what = str(frames[0]) if frames else "nothing wslab can decode"
+            raise ExerciseError(f"text_frame: for {_short(text)} with mask {mask.hex(' ')}\n"
+                                f"  expected: {expected[:16].hex(' ')}{' …' if len(expected) > 16 else ''}\n"
+                                f"  you gave: {bytes(wire)[:16].hex(' ') if isinstance(wire, (bytes, bytearray)) else wire!r}\n"
+                                f"  wslab reads yours as: {what}\n"
+                                f"  hint: lengths over 125 need the 16-bit form (126 + 2 bytes)")
+    return _ok("text_frame builds frames byte-for-byte like RFC 6455 §5.2, including the 16-bit length")
+
+
+# -- 03 closing --------------------------------------------------------------------
+def check_close_body(fn: Callable) -> bool:
+    """``fn(code, reason)`` returns a Close frame's payload (RFC 6455 §5.5.1)."""
+    for code, reason in [(1000, ""), (1001, "bye"), (4000, "déjà vu")]:
+        _expect("close_body", f"code {code} and reason {reason!r}", _call("close_body", fn, code, reason),
+                close_payload(code, reason), "2-byte big-endian code (struct.pack('!H', code)) + UTF-8 reason")
+    return _ok("close_body packs the code and the reason like RFC 6455 §5.5.1")
+
+
+def check_read_close(fn: Callable) -> bool:
+    """``fn(payload)`` returns (code, reason); an empty payload means 1005 (RFC 6455 §7.1.5)."""
+    for code, reason in [(1000, ""), (1001, "going away"), (1011, "oops")]:
+        _expect("read_close", f"payload {close_payload(code, reason).hex(' ')}",
+                _call("read_close", fn, close_payload(code, reason)), (code, reason))
+    _expect("read_close", "an empty payload", _call("read_close", fn, b""), (1005, ""),
+            "RFC 6455 §7.1.5: no status code in the Close frame is reported as 1005")
+    return _ok("read_close reads codes and reasons, and 1005 for an empty Close")
+
+
+def check_polite_handler(fn: Callable) -> bool:
+    """``fn`` is a server handler that answers the first message, then closes with 4000 'bye'."""
+    from websockets.exceptions import ConnectionClosed
+
+    from .lab import Lab
+
+    if not inspect.iscoroutinefunction(fn):
+        raise ExerciseError("polite: expected an `async def` handler taking the connection")
+    with Lab(fn) as lab:
+        with lab.connect_sync() as ws:
+            ws.send("Hello Server")
+            try:
+                ws.recv(timeout=3)
+            except ConnectionClosed:
+                pass
+            try:
+                ws.recv(timeout=3)
+            except ConnectionClosed:
+                pass
+            except TimeoutError:
+                raise ExerciseError("polite: the server never closed the connection") from None
+        trace = lab.trace
+    closes = [(f.close_code, f.close_reason) for f in trace.frames if f.opcode == "CLOSE" and f.sender == "server"]
+    _expect("polite", "the server's Close frame", closes[:1], [(4000, "bye")],
+            "await ws.close(4000, 'bye') after you answered")
+    return _ok("the server closed with 4000 'bye', and the client answered the Close")
+
+
+# -- 04 chat ---------------------------------------------------------------------
+def check_per_connection(fn: Callable) -> bool:
+    """``fn(trace)`` returns {conn: number of TEXT frames the client sent}."""
+    from .lab import Lab
+
+    with Lab("chat") as lab:
+        with lab.connect_sync() as a, lab.connect_sync() as b:
+            a.send("one")
+            a.recv(2)
+            b.recv(2)
+            for text in ("two", "three"):
+                b.send(text)
+                a.recv(2)
+                b.recv(2)
+        trace = lab.trace
+    expected = {1: 1, 2: 2}
+    _expect("per_connection", "a chat where client 1 sent one message and client 2 two", _call("per_connection", fn, trace),
+            expected, "count frames with sender == 'client' and opcode == 'TEXT', keyed by frame.conn")
+    return _ok("per_connection counts each client's messages")
+
+
+def check_named_chat(fn: Callable) -> bool:
+    """``fn()`` makes a chat handler; clients send their name first, then messages go out as 'name: text'."""
+    from .lab import Lab
+
+    handler = _call("named_chat", fn)
+    with Lab(handler) as lab:
+        with lab.connect_sync() as a, lab.connect_sync() as b:
+            a.send("ada")
+            b.send("bob")
+            import time
+
+            time.sleep(0.1)
+            a.send("hi")
+            try:
+                got = b.recv(timeout=3), a.recv(timeout=3)
+            except TimeoutError:
+                raise ExerciseError("named_chat: nobody received 'hi' within 3 s") from None
+    _expect("named_chat", "ada saying 'hi'", got, ("ada: hi", "ada: hi"), "broadcast f'{name}: {message}' to every client")
+    return _ok("named_chat sends 'ada: hi' to everyone")
+
+
+# -- 05 websocket vs http -------------------------------------------------------------
+def check_frame_overhead(fn: Callable) -> bool:
+    """``fn(length, masked)`` returns the header size in bytes of a frame with that payload length."""
+    for length in (0, 125, 126, 65535, 65536):
+        for masked in (False, True):
+            expected = len(build_frame("BINARY", bytes(length), mask=b"\0\0\0\0" if masked else None)) - length
+            _expect("frame_overhead", f"length={length}, masked={masked}", _call("frame_overhead", fn, length, masked),
+                    expected, "2 bytes, +2 if length > 125, +8 instead if length > 65535, +4 if masked (§5.2)")
+    return _ok("frame_overhead: 2 to 14 bytes, against hundreds for an HTTP request")
+
+
+# -- 06 asyncio in jupyter ---------------------------------------------------------------
+def check_concurrent_hellos(fn: Callable) -> bool:
+    """``fn(url, n)`` is ``async``: opens n clients at once, each sends 'Hello Server', returns the replies."""
+    from .lab import Lab
+
+    if not inspect.iscoroutinefunction(fn):
+        raise ExerciseError("hellos: expected an `async def` function (use asyncio.gather inside it)")
+    with Lab("echo") as lab:
+        replies = _call("hellos", fn, lab.url, 3)
+        trace = lab.trace
+    _expect("hellos", "3 clients", list(replies) if replies is not None else None, ["Hello Client"] * 3)
+    opens = [r.t for r in trace.handshakes if r.sender == "server"]
+    closes = [r.t for r in trace.frames if r.opcode == "CLOSE" and r.sender == "client"]
+    if len(opens) == 3 and len(closes) == 3 and max(opens) > min(closes):
+        raise ExerciseError("hellos: the clients ran one after another; open them concurrently with asyncio.gather")
+    return _ok("three clients were open at the same time")
+
+
+# -- student versions -------------------------------------------------------------------
+_SOLUTION = re.compile(r"^([ \t]*)" + re.escape(BEGIN) + r".*?^[ \t]*" + re.escape(END) + r"[^\n]*\n?",
+                       re.DOTALL | re.MULTILINE)
+
+
+def strip_solutions(source: str) -> str:
+    """Replace every solution block in ``source`` with ``raise NotImplementedError``."""
+    return _SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError\n", source)
+
+
+def make_student(path: str | os.PathLike, out: str | os.PathLike) -> int:
+    """Write the student version of notebook ``path`` to ``out``; returns how many solutions were removed."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    removed = 0
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if BEGIN not in source:
+            continue
+        stripped = strip_solutions(source)
+        removed += source.count(BEGIN)
+        cell["source"] = stripped.splitlines(keepends=True)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return removed

@@ -1,0 +1,356 @@
+"""The trace: everything a lab saw, as plain records on one clock.
+
+A :class:`Trace` is a list of :class:`Record` objects. Each record carries the
+time ``t`` (seconds since the lab started), the connection number ``conn`` and
+one event: a decoded :class:`~wslab.decode.Handshake`, :class:`~wslab.decode.Frame`
+or :class:`~wslab.decode.DecodeError`, a :class:`Tcp` event from the tap, or a
+:class:`State` change. Attribute access falls through to the event, so
+``record.opcode`` works on a frame record.
+
+Traces are data: they convert to JSON-serialisable records, save and load, and
+are drawn by :mod:`wslab.plot`; nothing here changes a trace after it is made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from .decode import AcceptCheck, DecodeError, Field, Frame, Handshake, Sender
+
+#: RFC 6455 §4 / §7: the states each endpoint goes through.
+STATES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tcp:
+    """A TCP event seen by the tap.
+
+    ``what`` is ``"connect"`` (client connected), ``"eof"`` (``sender`` half-closed:
+    sent FIN), ``"close"`` (``sender``'s side of the socket went away) or
+    ``"reset"`` (connection reset / aborted by ``sender``). ``note`` says why,
+    when the tap knows (e.g. an injected fault).
+    """
+
+    sender: Sender
+    what: Literal["connect", "eof", "close", "reset"]
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """``sender`` (the endpoint) entered ``state`` because of ``cause``."""
+
+    sender: Sender
+    state: str
+    cause: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+    """Something the lab itself did or observed (e.g. a fault it injected)."""
+
+    sender: Sender
+    text: str
+
+
+Event = Handshake | Frame | DecodeError | Tcp | State | Note
+
+KINDS: dict[type, str] = {
+    Handshake: "handshake",
+    Frame: "frame",
+    DecodeError: "error",
+    Tcp: "tcp",
+    State: "state",
+    Note: "note",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One event at time ``t`` on connection ``conn``.
+
+    Attributes of the event (``sender``, ``opcode``, ``payload`` ...) can be read
+    on the record directly.
+    """
+
+    t: float
+    conn: int
+    event: Event
+
+    @property
+    def kind(self) -> str:
+        """``"handshake"``, ``"frame"``, ``"error"``, ``"tcp"``, ``"state"`` or ``"note"``."""
+        return KINDS[type(self.event)]
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.event, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """Bytes the tap read in one go from ``sender`` at ``t``, at stream ``offset``."""
+
+    t: float
+    conn: int
+    sender: Sender
+    offset: int
+    data: bytes
+
+
+def preview(data: bytes | str | None, limit: int = 24) -> str:
+    """A short, printable preview of a payload."""
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data[:limit // 2].hex(" ")
+            return text + (" …" if len(data) > limit // 2 else "")
+    text = repr(data[:limit])
+    return text[:-1] + "…'" if len(data) > limit else text
+
+
+def describe(record: Record) -> str:
+    """One line saying what a record is, for tables, logs and diagrams."""
+    e = record.event
+    if isinstance(e, Frame):
+        parts = [e.opcode]
+        if not e.fin:
+            parts.append("fin=0")
+        if e.opcode == "CLOSE":
+            if e.close_code is not None:
+                from .decode import CLOSE_CODES
+
+                parts.append(f"{e.close_code} ({CLOSE_CODES.get(e.close_code, 'unknown')})")
+                if e.close_reason:
+                    parts.append(repr(e.close_reason))
+            else:
+                parts.append("(no status)")
+        elif e.payload:
+            parts.append(preview(e.text if e.text is not None else e.payload))
+        flags = [f"{e.length} B"] + (["masked"] if e.masked else []) + (["deflate"] if e.compressed else [])
+        text = " ".join(parts) + f"  [{', '.join(flags)}]"
+        if e.problems:
+            text += "  ⚠ " + "; ".join(e.problems)
+        return text
+    if isinstance(e, Handshake):
+        text = e.start_line
+        if e.accept is not None:
+            text += "  (accept ✓)" if e.accept.ok else "  (accept ✗)"
+        if e.problems:
+            text += "  ⚠ " + "; ".join(e.problems)
+        return text
+    if isinstance(e, DecodeError):
+        return f"decode error at byte {e.offset}: {e.reason}"
+    if isinstance(e, Tcp):
+        names = {"connect": "TCP connect", "eof": "TCP FIN (half-close)", "close": "TCP close", "reset": "TCP reset"}
+        return names[e.what] + (f" — {e.note}" if e.note else "")
+    if isinstance(e, State):
+        return f"{e.sender} → {e.state}" + (f" ({e.cause})" if e.cause else "")
+    if isinstance(e, Note):
+        return e.text
+    return repr(e)
+
+
+ARROWS = {"client": "C → S", "server": "C ← S"}
+
+
+class Trace(Sequence[Record]):
+    """An immutable, time-ordered sequence of records, with the chunks behind them.
+
+    Build one with :meth:`Lab.trace <wslab.Lab.trace>` or :func:`load`. Select with
+    :meth:`filter`, the :attr:`frames` shortcut, or indexing; show it as a table
+    (``print(trace)`` or just ``trace`` in Jupyter); save it with :meth:`save`.
+    """
+
+    def __init__(self, records: Iterable[Record] = (), chunks: Iterable[Chunk] = ()) -> None:
+        self.records: tuple[Record, ...] = tuple(sorted(records, key=lambda r: r.t))
+        self.chunks: tuple[Chunk, ...] = tuple(sorted(chunks, key=lambda c: c.t))
+
+    # -- sequence -----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return Trace(self.records[index], self.chunks)
+        return self.records[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trace) and self.records == other.records and self.chunks == other.chunks
+
+    # -- selection ----------------------------------------------------------
+    def filter(self, kind: str | None = None, *, conn: int | None = None, sender: str | None = None,
+               opcode: str | None = None) -> Trace:
+        """Records matching every given criterion (chunks of ``conn`` are kept)."""
+        def keep(r: Record) -> bool:
+            return ((kind is None or r.kind == kind) and (conn is None or r.conn == conn)
+                    and (sender is None or r.sender == sender)
+                    and (opcode is None or (r.kind == "frame" and r.opcode == opcode)))
+        chunks = [c for c in self.chunks if conn is None or c.conn == conn]
+        return Trace([r for r in self.records if keep(r)], chunks)
+
+    @property
+    def frames(self) -> Trace:
+        """Only the frames."""
+        return self.filter("frame")
+
+    @property
+    def handshakes(self) -> Trace:
+        """Only the handshake requests and responses."""
+        return self.filter("handshake")
+
+    @property
+    def errors(self) -> Trace:
+        """Decode errors, and frames or handshakes that break an RFC rule."""
+        return Trace([r for r in self.records if r.kind == "error"
+                      or (r.kind in ("frame", "handshake") and r.problems)])
+
+    @property
+    def connections(self) -> list[int]:
+        """Connection numbers, in order."""
+        return sorted({r.conn for r in self.records})
+
+    def messages(self, sender: str | None = None) -> list[str | bytes]:
+        """Data messages in order (fragments joined), as text or bytes."""
+        out: list[str | bytes] = []
+        parts: dict[tuple[int, str], list[Record]] = {}
+        for r in self.frames:
+            if sender is not None and r.sender != sender:
+                continue
+            if r.opcode in ("TEXT", "BINARY", "CONTINUATION"):
+                key = (r.conn, r.sender)
+                parts.setdefault(key, []).append(r)
+                if r.fin:
+                    frames = parts.pop(key)
+                    data = b"".join(f.payload for f in frames)
+                    if frames[0].compressed:  # payloads of a compressed message are cumulative
+                        data = frames[-1].payload
+                    out.append(data.decode("utf-8", "replace") if frames[0].opcode == "TEXT" else data)
+        return out
+
+    # -- tables and records -------------------------------------------------
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(time, conn, direction, kind, description) strings, one per record."""
+        return [(f"{r.t * 1000:9.3f}", str(r.conn), ARROWS.get(r.sender, r.sender) if r.kind != "state" else r.sender,
+                 r.kind, describe(r)) for r in self.records]
+
+    def table(self, *, states: bool = False) -> str:
+        """A plain-text table (``states=True`` includes state changes)."""
+        header = ("t (ms)", "conn", "dir", "kind", "what")
+        rows = [row for row, r in zip(self.rows(), self.records) if states or r.kind != "state"]
+        widths = [max(len(x[i]) for x in [header, *rows]) for i in range(4)]
+        lines = ["  ".join(x[i].rjust(widths[i]) if i < 2 else x[i].ljust(widths[i]) for i in range(4)) + "  " + x[4]
+                 for x in [header, *rows]]
+        lines.insert(1, "-" * max(len(line) for line in lines))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return f"<Trace: {len(self)} records, {len(self.frames)} frames, {len(self.connections)} connection(s)>"
+
+    def _repr_html_(self) -> str:
+        colours = {"frame": "#e8f0fe", "handshake": "#e6f4ea", "error": "#fce8e6", "tcp": "#f1f3f4",
+                   "state": "#fff8e1", "note": "#fff8e1"}
+        body = []
+        for (t, conn, direction, kind, what), r in zip(self.rows(), self.records):
+            if r.kind == "state":
+                continue
+            bad = r.kind == "error" or getattr(r.event, "problems", ())
+            colour = "#fce8e6" if bad else colours[kind]
+            body.append(f'<tr style="background:{colour}"><td style="text-align:right">{t}</td>'
+                        f'<td>{conn}</td><td>{direction}</td><td>{kind}</td>'
+                        f'<td style="text-align:left;font-family:monospace">{html.escape(what)}</td></tr>')
+        return ('<table><thead><tr><th>t (ms)</th><th>conn</th><th>dir</th><th>kind</th><th>what</th></tr>'
+                f'</thead><tbody>{"".join(body)}</tbody></table>')
+
+    def to_records(self) -> list[dict]:
+        """Flat, JSON-serialisable dicts, one per record (bytes as hex)."""
+        out = []
+        for r in self.records:
+            row = {"t": r.t, "conn": r.conn, "kind": r.kind}
+            for f in dataclasses.fields(r.event):
+                value = getattr(r.event, f.name)
+                if f.name in ("fields", "accept", "headers"):
+                    value = _plain(value)
+                row[f.name] = value.hex() if isinstance(value, bytes) else value
+            out.append(row)
+        return out
+
+    # -- saving -------------------------------------------------------------
+    def to_json(self) -> dict:
+        """The whole trace as plain JSON data (see :func:`from_json`)."""
+        return {"wslab_trace": 1, "records": [{"t": r.t, "conn": r.conn, "event": _plain(r.event)} for r in self.records],
+                "chunks": [_plain(c) for c in self.chunks]}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the trace to a JSON file; :func:`load` reads it back."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_json(), f, ensure_ascii=False)
+
+    # -- other views --------------------------------------------------------
+    def plot(self, *, ax=None, **kwargs):
+        """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`)."""
+        from .plot import timeline
+
+        return timeline(self.records, ax=ax, **kwargs)
+
+    def to_mermaid(self, *, conn: int | None = None, max_frames: int = 40) -> str:
+        """The connection as a Mermaid ``sequenceDiagram`` (JupyterLab renders it in Markdown)."""
+        from .mermaid import to_mermaid
+
+        return to_mermaid(self if conn is None else self.filter(conn=conn), max_frames=max_frames)
+
+    def to_pcap(self, path: str | os.PathLike, *, server_port: int = 8080) -> None:
+        """Write a pcap capture of the recorded chunks (synthesised IPv4/TCP) for Wireshark/tshark."""
+        from .pcap import write_pcap
+
+        write_pcap(self.chunks, self.records, path, server_port=server_port)
+
+
+TYPES = {cls.__name__: cls for cls in (Handshake, Frame, DecodeError, AcceptCheck, Field, Tcp, State, Note, Chunk)}
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        return {"type": type(value).__name__, **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unplain(value):
+    if isinstance(value, dict):
+        if "hex" in value and len(value) == 1:
+            return bytes.fromhex(value["hex"])
+        cls = TYPES[value["type"]]
+        return cls(**{k: _unplain(v) for k, v in value.items() if k != "type"})
+    if isinstance(value, list):
+        return tuple(_unplain(v) for v in value)
+    return value
+
+
+def from_json(data: dict) -> Trace:
+    """Rebuild a trace from :meth:`Trace.to_json` data."""
+    if data.get("wslab_trace") != 1:
+        raise ValueError("not a wslab trace (missing 'wslab_trace': 1)")
+    return Trace([Record(r["t"], r["conn"], _unplain(r["event"])) for r in data["records"]],
+                 [_unplain(c) for c in data["chunks"]])
+
+
+def load(path: str | os.PathLike) -> Trace:
+    """Load a trace saved with :meth:`Trace.save`."""
+    with open(path, encoding="utf-8") as f:
+        return from_json(json.load(f))
