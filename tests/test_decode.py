@@ -140,6 +140,21 @@ def test_wrong_accept_is_a_problem():
     assert "[accept MISMATCH]" in str(response)
 
 
+def test_response_may_only_pick_what_was_offered():
+    wire = WireDecoder()
+    wire.receive("client", REQUEST)
+    response = RESPONSE.replace(b"Sec-WebSocket-Protocol: chat\r\n",
+                                b"Sec-WebSocket-Protocol: mqtt\r\n"
+                                b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    [handshake] = wire.receive("server", response)
+    assert handshake.accept.ok
+    assert handshake.problems == (
+        "extension 'permessage-deflate' was not offered in the request (RFC 6455 §4.1)",
+        "subprotocol 'mqtt' was not offered in the request (RFC 6455 §4.1)",
+    )
+    assert wire.client.deflate == wire.server.deflate == DeflateParams()  # still decoded as it is
+
+
 def test_accept_explain_shows_every_step():
     text = check_accept("dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=").explain()
     for part in ("dGhlIHNhbXBsZSBub25jZQ==", GUID, "b37a4f2cc0624f1690f64606cf385945b2bec4ea",

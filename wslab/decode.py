@@ -735,6 +735,25 @@ def _request_problems(method: str, version: str, headers: tuple[tuple[str, str],
     return problems
 
 
+def _not_offered(request: tuple[tuple[str, str], ...], response: tuple[tuple[str, str], ...]) -> list[str]:
+    """RFC 6455 §4.1: the response may only pick extensions and a subprotocol the client offered."""
+    def names(headers: tuple[tuple[str, str], ...]) -> list[str]:
+        return [item.split(";")[0].strip().lower()
+                for value in _values(headers, "Sec-WebSocket-Extensions") for item in value.split(",")
+                if item.strip()]
+
+    problems = []
+    offered = set(names(request))
+    for name in names(response):
+        if name not in offered:
+            problems.append(f"extension {name!r} was not offered in the request (RFC 6455 §4.1)")
+    protocols = {p.strip() for value in _values(request, "Sec-WebSocket-Protocol") for p in value.split(",")}
+    for chosen in _values(response, "Sec-WebSocket-Protocol"):
+        if chosen.strip() not in protocols:
+            problems.append(f"subprotocol {chosen!r} was not offered in the request (RFC 6455 §4.1)")
+    return problems
+
+
 @dataclasses.dataclass(frozen=True)
 class DeflateParams:
     """permessage-deflate settings of ONE sender's compressor (RFC 7692 §7.1).
@@ -806,6 +825,10 @@ def _close_code_problem(code: int) -> str | None:
     return f"invalid close code {code}: out of range (RFC 6455 §7.4.2)"
 
 
+#: Marks a text message whose UTF-8 decoder isn't needed yet.
+_FRESH_TEXT = object()
+
+
 class StreamDecoder:
     """Decode one direction of a connection, from bytes fed in any pieces.
 
@@ -817,7 +840,14 @@ class StreamDecoder:
 
     ``deflate`` is this sender's permessage-deflate settings, if negotiated; a
     server-direction decoder sets it itself from a 101 response when not given.
-    ``key`` is the request's Sec-WebSocket-Key, to check the server's accept.
+    ``key`` is the request's Sec-WebSocket-Key, to check the server's accept;
+    :attr:`request`, if set, is the whole request, to check that the response
+    picks only extensions and a subprotocol the client offered.
+
+    In a fragmented text message each frame's ``text`` holds the characters
+    completed by that frame (a UTF-8 sequence may straddle two frames); in a
+    compressed message each frame's ``payload`` is what inflating the message
+    up to and including that frame yielded.
 
     :meth:`feed` and :meth:`eof` never raise. After a :class:`DecodeError` the
     direction stops decoding; bytes it ignores from then on (and after a
@@ -844,6 +874,7 @@ class StreamDecoder:
     ) -> None:
         self.sender: Sender = sender
         self.key = key
+        self.request: Handshake | None = None
         self.max_head = max_head
         self.max_frame = max_frame
         self.state = "head" if http else "frames"
@@ -1078,6 +1109,8 @@ class StreamDecoder:
             problems.append(f"Sec-WebSocket-Accept {got!r} does not match the key: "
                             f"expected {accept.expected!r} (RFC 6455 §4.1)")
         extensions = ", ".join(_values(headers, "Sec-WebSocket-Extensions"))
+        if self.request is not None:
+            problems += _not_offered(self.request.headers, headers)
         if extensions:
             negotiated, deflate_problems = _parse_deflate(extensions)
             problems += deflate_problems
@@ -1269,7 +1302,7 @@ class StreamDecoder:
         self._message = opcode
         self._compressed = rsv1 and self._deflate is not None
         self._inflate_failed = False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")() if opcode == 0x1 else None
+        self._utf8 = _FRESH_TEXT if opcode == 0x1 else None
         if self._compressed and (self._inflater is None or self._deflate.no_context_takeover):  # type: ignore[union-attr]
             self._inflater = zlib.decompressobj(wbits=-self._deflate.window_bits)  # type: ignore[union-attr]
 
@@ -1295,7 +1328,12 @@ class StreamDecoder:
         text = None
         if self._utf8 is not None and not self._inflate_failed:
             try:
-                text = self._utf8.decode(payload, final=fin)
+                if self._utf8 is _FRESH_TEXT and fin:  # a one-frame message: no need to go incremental
+                    text = payload.decode("utf-8")
+                else:  # fragments may split a UTF-8 sequence: decode what's complete so far
+                    if self._utf8 is _FRESH_TEXT:
+                        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+                    text = self._utf8.decode(payload, final=fin)
             except UnicodeDecodeError:
                 problems.append("invalid UTF-8 in a text message (RFC 6455 §8.1)")
                 self._utf8 = None
@@ -1358,6 +1396,7 @@ class WireDecoder:
             if event.sender == "client" and event.method is not None:
                 self.key = event.header("Sec-WebSocket-Key")
                 self.server.key = self.key
+                self.server.request = event
             elif event.sender == "server" and event.status == 101:
                 negotiated = self.server.negotiated
                 if negotiated is not None and self.client.deflate is None:
