@@ -26,7 +26,7 @@ test: install tools
 
 # Re-execute every notebook and store its outputs (what strict nbval compares).
 notebooks: install
-	$(BIN)/python -m wslab notebooks --execute notebooks/*.ipynb
+	$(BIN)/python -m wslab notebooks notebooks/*.ipynb
 
 # Student copies: solutions replaced by `raise NotImplementedError`.
 student: install

@@ -58,6 +58,36 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def notebooks(args: argparse.Namespace) -> int:
+    """Re-execute notebooks in a fresh kernel each and store their outputs (what nbval compares)."""
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    for path in args.paths:
+        started = time.monotonic()
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+        nbformat.write(nb, path)
+        print(f"{path}: executed in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def student(args: argparse.Namespace) -> int:
+    """Write student versions: solutions replaced by ``raise NotImplementedError``."""
+    from pathlib import Path
+
+    from .exercises import make_student
+
+    for path in args.paths:
+        out = Path(args.out) / Path(path).name
+        removed = make_student(path, out)
+        print(f"{out}: {removed} solution(s) removed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wslab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,8 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--states", action="store_true", help="also print connection state changes")
     p.set_defaults(func=serve)
+    p = sub.add_parser("notebooks", help="re-execute notebooks and store their outputs")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=notebooks)
+    p = sub.add_parser("student", help="write student versions of notebooks (solutions removed)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--out", default="student", help="folder for the student notebooks (default student/)")
+    p.set_defaults(func=student)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":

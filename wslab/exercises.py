@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ class ExerciseError(AssertionError):
     """The student's answer is not right yet; the message says why."""
 
 
-def _call(name: str, fn: Callable, *args: Any) -> Any:
+def _call(name: str, fn: Callable, *args: Any, expected: Any = None) -> Any:
+    """Call the student's ``fn``; turn every failure into an ExerciseError that helps."""
     if not callable(fn):
         raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__} {fn!r}")
     try:
@@ -43,15 +45,52 @@ def _call(name: str, fn: Callable, *args: Any) -> Any:
             result = _run(result)
         return result
     except NotImplementedError:
+        call = f"{name}({', '.join(_short(a) for a in args)})"
+        wanted = f"\n  expected: {call} == {_short(expected, 120)}" if expected is not None else ""
         raise ExerciseError(
-            f"{name}: your function still raises NotImplementedError — replace "
-            f"`raise NotImplementedError` with your code."
+            f"{name}: not written yet — it still raises NotImplementedError.{wanted}\n"
+            f"  replace `raise NotImplementedError` with your code and run the cell again."
         ) from None
     except ExerciseError:
         raise
     except Exception as exc:
         args_text = ", ".join(_short(a) for a in args)
-        raise ExerciseError(f"{name}: calling it with ({args_text}) raised {type(exc).__name__}: {exc}") from exc
+        wanted = f"\n  expected: {_short(expected, 120)}" if expected is not None else ""
+        raise ExerciseError(f"{name}: calling it with ({args_text}) raised {type(exc).__name__}: {exc}{wanted}") from exc
+
+
+class _Watch:
+    """Wrap a student's hook or handler that a server calls, noting NotImplementedError."""
+
+    def __init__(self, name: str, fn: Callable, expected: str) -> None:
+        if not callable(fn):
+            raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__} {fn!r}")
+        self.name, self.fn, self.expected, self.unwritten = name, fn, expected, False
+
+    def wrap(self) -> Callable:
+        fn = self.fn
+
+        if inspect.iscoroutinefunction(fn):
+            async def watched(*args):
+                try:
+                    return await fn(*args)
+                except NotImplementedError:
+                    self.unwritten = True
+                    raise
+        else:
+            def watched(*args):
+                try:
+                    return fn(*args)
+                except NotImplementedError:
+                    self.unwritten = True
+                    raise
+        return watched
+
+    def check(self) -> None:
+        if self.unwritten:
+            raise ExerciseError(f"{self.name}: not written yet — it still raises NotImplementedError.\n"
+                                f"  expected: {self.expected}\n"
+                                f"  replace `raise NotImplementedError` with your code and run the cell again.")
 
 
 def _run(awaitable) -> Any:
@@ -98,7 +137,7 @@ def check_server_messages(fn: Callable) -> bool:
                 ws.recv()
         trace = lab.trace
     expected = [f.text for f in trace.frames if f.sender == "server" and f.opcode == "TEXT"]
-    got = _call("server_messages", fn, trace)
+    got = _call("server_messages", fn, trace, expected=expected)
     _expect("server_messages", "a trace of two exchanges", list(got) if got is not None else got, expected,
             "loop over trace.frames and keep frames with sender == 'server' and opcode == 'TEXT'")
     return _ok(f"server_messages found {expected}")
@@ -110,7 +149,7 @@ def check_accept(fn: Callable) -> bool:
     cases = ["dGhlIHNhbXBsZSBub25jZQ==", base64.b64encode(bytes(range(16))).decode(), "x3JJHMbDL1EzLkh9GBhXDw=="]
     for key in cases:
         expected = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-        _expect("accept", f"key {key!r}", _call("accept", fn, key), expected,
+        _expect("accept", f"key {key!r}", _call("accept", fn, key, expected=expected), expected,
                 "base64( SHA-1( key + GUID ) ) — hash the raw 20-byte digest, not its hex")
     return _ok("accept matches RFC 6455 §1.3: dGhlIHNhbXBsZSBub25jZQ== → s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
 
@@ -122,7 +161,8 @@ def check_upgrade_request(fn: Callable) -> bool:
     key = "dGhlIHNhbXBsZSBub25jZQ=="
     with Lab("echo") as lab:
         host = f"127.0.0.1:{lab.port}"
-        request = _call("upgrade_request", fn, host, "/chat", key)
+        request = _call("upgrade_request", fn, host, "/chat", key,
+                        expected="b'GET /chat HTTP/1.1\\r\\nHost: ...\\r\\n...\\r\\n\\r\\n' that a server answers with 101")
         if isinstance(request, str):
             request = request.encode()
         if not isinstance(request, bytes):
@@ -150,29 +190,29 @@ def check_token_gate(fn: Callable) -> bool:
     from .lab import Lab
     from websockets.exceptions import InvalidStatus
 
-    with Lab("echo", process_request=fn) as lab:
+    watch = _Watch("token_gate", fn, "401 for clients without ?token=secret, None (go on) for the others")
+    with Lab("echo", process_request=watch.wrap()) as lab:
         try:
             with lab.connect_sync("/?token=secret") as ws:
                 ws.send("Hello Server")
                 ws.recv(timeout=3)
         except InvalidStatus as exc:
-            raise ExerciseError(f"token_gate: a client with ?token=secret should get in, but got "
+            watch.check()
+            raise ExerciseError(f"token_gate: a client with ?token=secret should get in (101), but got "
                                 f"{exc.response.status_code}") from None
-        except NotImplementedError:
-            raise ExerciseError("token_gate: your function still raises NotImplementedError") from None
         for path in ("/", "/?token=wrong"):
             try:
                 with lab.connect_sync(path):
                     pass
             except InvalidStatus as exc:
+                watch.check()
+                if exc.response.status_code == 500:
+                    raise ExerciseError("token_gate: the server answered 500: your function raised an exception "
+                                        "(the server log above shows it)") from None
                 _expect("token_gate", f"a client connecting to {path!r}", exc.response.status_code, 401,
                         "return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n')")
             else:
                 raise ExerciseError(f"token_gate: a client connecting to {path!r} got in; it should get 401")
-        errors = [r for r in lab.trace.handshakes if r.sender == "server" and r.status == 500]
-        if errors:
-            raise ExerciseError("token_gate: the server answered 500: your function raised an exception "
-                                "(look at the server log above)")
     return _ok("without the token: 401; with ?token=secret: 101 and the echo works")
 
 
@@ -183,7 +223,7 @@ def check_unmask(fn: Callable) -> bool:
              (bytes.fromhex("a1b2c3d4"), bytes(range(10)))]
     for mask, data in cases:
         expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        _expect("unmask", f"mask {mask.hex(' ')} and data {data.hex(' ')}", _call("unmask", fn, mask, data), expected,
+        _expect("unmask", f"mask {mask.hex(' ')} and data {data.hex(' ')}", _call("unmask", fn, mask, data, expected=expected), expected,
                 "byte i of the result is data[i] ^ mask[i % 4]")
     return _ok("unmask turns 7f 9f 4d 51 58 with key 37 fa 21 3d into b'Hello' (RFC 6455 §5.7)")
 
@@ -194,7 +234,7 @@ def check_parse_header(fn: Callable) -> bool:
     for head in cases:
         expected = {"fin": bool(head[0] & 0b10000000), "opcode": head[0] & 0b00001111,
                     "masked": bool(head[1] & 0b10000000), "length": head[1] & 0b01111111}
-        got = _call("parse_header", fn, head)
+        got = _call("parse_header", fn, head, expected=expected)
         if isinstance(got, dict):
             got = {k: (bool(v) if k in ("fin", "masked") else v) for k, v in got.items()}
         _expect("parse_header", f"bytes {head.hex(' ')}", got, expected,
@@ -205,16 +245,19 @@ def check_parse_header(fn: Callable) -> bool:
 def check_text_frame(fn: Callable) -> bool:
     """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back."""
     for text, mask in [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304"))]:
-        wire = _call("text_frame", fn, text, mask)
         expected = build_frame("TEXT", text.encode(), mask=mask)
+        wire = _call("text_frame", fn, text, mask, expected=expected)
         if wire != expected:
-            frames = decode(bytes(wire), "client") if isinstance(wire, (bytes, bytearray)) else []
+            given = bytes(wire) if isinstance(wire, (bytes, bytearray)) else None
+            frames = [f for f in decode(given, "client") if isinstance(f, Frame)] if given else []
             what = str(frames[0]) if frames else "nothing wslab can decode"
+            problems = "".join(f"\n    - {p}" for p in (frames[0].problems if frames else ()))
+            shown = f"{given[:16].hex(' ')}{' …' if len(given) > 16 else ''}" if given is not None else repr(wire)
             raise ExerciseError(f"text_frame: for {_short(text)} with mask {mask.hex(' ')}\n"
                                 f"  expected: {expected[:16].hex(' ')}{' …' if len(expected) > 16 else ''}\n"
-                                f"  you gave: {bytes(wire)[:16].hex(' ') if isinstance(wire, (bytes, bytearray)) else wire!r}\n"
-                                f"  wslab reads yours as: {what}\n"
-                                f"  hint: lengths over 125 need the 16-bit form (126 + 2 bytes)")
+                                f"  you gave: {shown}\n"
+                                f"  wslab reads yours as: {what}{problems}\n"
+                                f"  hint: byte 1 is MASK (0x80) | length; lengths over 125 use 126 + a 16-bit length (§5.2)")
     return _ok("text_frame builds frames byte-for-byte like RFC 6455 §5.2, including the 16-bit length")
 
 
@@ -222,7 +265,7 @@ def check_text_frame(fn: Callable) -> bool:
 def check_close_body(fn: Callable) -> bool:
     """``fn(code, reason)`` returns a Close frame's payload (RFC 6455 §5.5.1)."""
     for code, reason in [(1000, ""), (1001, "bye"), (4000, "déjà vu")]:
-        _expect("close_body", f"code {code} and reason {reason!r}", _call("close_body", fn, code, reason),
+        _expect("close_body", f"code {code} and reason {reason!r}", _call("close_body", fn, code, reason, expected=close_payload(code, reason)),
                 close_payload(code, reason), "2-byte big-endian code (struct.pack('!H', code)) + UTF-8 reason")
     return _ok("close_body packs the code and the reason like RFC 6455 §5.5.1")
 
@@ -231,8 +274,8 @@ def check_read_close(fn: Callable) -> bool:
     """``fn(payload)`` returns (code, reason); an empty payload means 1005 (RFC 6455 §7.1.5)."""
     for code, reason in [(1000, ""), (1001, "going away"), (1011, "oops")]:
         _expect("read_close", f"payload {close_payload(code, reason).hex(' ')}",
-                _call("read_close", fn, close_payload(code, reason)), (code, reason))
-    _expect("read_close", "an empty payload", _call("read_close", fn, b""), (1005, ""),
+                _call("read_close", fn, close_payload(code, reason), expected=(code, reason)), (code, reason))
+    _expect("read_close", "an empty payload", _call("read_close", fn, b"", expected=(1005, "")), (1005, ""),
             "RFC 6455 §7.1.5: no status code in the Close frame is reported as 1005")
     return _ok("read_close reads codes and reasons, and 1005 for an empty Close")
 
@@ -245,19 +288,19 @@ def check_polite_handler(fn: Callable) -> bool:
 
     if not inspect.iscoroutinefunction(fn):
         raise ExerciseError("polite: expected an `async def` handler taking the connection")
-    with Lab(fn) as lab:
-        with lab.connect_sync() as ws:
-            ws.send("Hello Server")
-            try:
-                ws.recv(timeout=3)
-            except ConnectionClosed:
-                pass
-            try:
-                ws.recv(timeout=3)
-            except ConnectionClosed:
-                pass
-            except TimeoutError:
-                raise ExerciseError("polite: the server never closed the connection") from None
+    watch = _Watch("polite", fn, "answer the first message, then `await ws.close(4000, 'bye')`")
+    with Lab(watch.wrap()) as lab:
+        try:
+            with lab.connect_sync() as ws:
+                ws.send("Hello Server")
+                for _ in range(2):
+                    ws.recv(timeout=3)
+        except ConnectionClosed:
+            pass  # what we want: the server closed
+        except TimeoutError:
+            watch.check()
+            raise ExerciseError("polite: the server never closed the connection") from None
+        watch.check()
         trace = lab.trace
     closes = [(f.close_code, f.close_reason) for f in trace.frames if f.opcode == "CLOSE" and f.sender == "server"]
     _expect("polite", "the server's Close frame", closes[:1], [(4000, "bye")],
@@ -281,28 +324,35 @@ def check_per_connection(fn: Callable) -> bool:
                 b.recv(2)
         trace = lab.trace
     expected = {1: 1, 2: 2}
-    _expect("per_connection", "a chat where client 1 sent one message and client 2 two", _call("per_connection", fn, trace),
+    _expect("per_connection", "a chat where client 1 sent one message and client 2 two", _call("per_connection", fn, trace, expected=expected),
             expected, "count frames with sender == 'client' and opcode == 'TEXT', keyed by frame.conn")
     return _ok("per_connection counts each client's messages")
 
 
 def check_named_chat(fn: Callable) -> bool:
     """``fn()`` makes a chat handler; clients send their name first, then messages go out as 'name: text'."""
+    from websockets.exceptions import ConnectionClosed
+
     from .lab import Lab
 
-    handler = _call("named_chat", fn)
-    with Lab(handler) as lab:
-        with lab.connect_sync() as a, lab.connect_sync() as b:
+    watch = _Watch("named_chat", _call("named_chat", fn), "the first message is the name; then broadcast 'name: text'")
+    with Lab(watch.wrap()) as lab:
+        a, b = lab.connect_sync(), lab.connect_sync()
+        try:
             a.send("ada")
             b.send("bob")
-            import time
-
             time.sleep(0.1)
             a.send("hi")
-            try:
-                got = b.recv(timeout=3), a.recv(timeout=3)
-            except TimeoutError:
-                raise ExerciseError("named_chat: nobody received 'hi' within 3 s") from None
+            got = b.recv(timeout=3), a.recv(timeout=3)
+        except (TimeoutError, ConnectionClosed):
+            watch.check()
+            raise ExerciseError("named_chat: nobody received 'hi' within 3 s") from None
+        finally:
+            for ws in (a, b):
+                try:
+                    ws.close()
+                except ConnectionClosed:
+                    pass
     _expect("named_chat", "ada saying 'hi'", got, ("ada: hi", "ada: hi"), "broadcast f'{name}: {message}' to every client")
     return _ok("named_chat sends 'ada: hi' to everyone")
 
@@ -313,7 +363,7 @@ def check_frame_overhead(fn: Callable) -> bool:
     for length in (0, 125, 126, 65535, 65536):
         for masked in (False, True):
             expected = len(build_frame("BINARY", bytes(length), mask=b"\0\0\0\0" if masked else None)) - length
-            _expect("frame_overhead", f"length={length}, masked={masked}", _call("frame_overhead", fn, length, masked),
+            _expect("frame_overhead", f"length={length}, masked={masked}", _call("frame_overhead", fn, length, masked, expected=expected),
                     expected, "2 bytes, +2 if length > 125, +8 instead if length > 65535, +4 if masked (§5.2)")
     return _ok("frame_overhead: 2 to 14 bytes, against hundreds for an HTTP request")
 
@@ -326,7 +376,7 @@ def check_concurrent_hellos(fn: Callable) -> bool:
     if not inspect.iscoroutinefunction(fn):
         raise ExerciseError("hellos: expected an `async def` function (use asyncio.gather inside it)")
     with Lab("echo") as lab:
-        replies = _call("hellos", fn, lab.url, 3)
+        replies = _call("hellos", fn, lab.url, 3, expected=["Hello Client"] * 3)
         trace = lab.trace
     _expect("hellos", "3 clients", list(replies) if replies is not None else None, ["Hello Client"] * 3)
     opens = [r.t for r in trace.handshakes if r.sender == "server"]

@@ -1,0 +1,29 @@
+"""The command line: python -m wslab demo."""
+
+import subprocess
+import sys
+
+import wslab
+
+
+def test_demo_prints_the_lifecycle_and_saves_png_pcap_and_json(tmp_path):
+    png, pcap, saved = tmp_path / "t.png", tmp_path / "t.pcap", tmp_path / "t.json"
+    result = subprocess.run([sys.executable, "-m", "wslab", "demo", "--png", str(png), "--pcap", str(pcap),
+                             "--json", str(saved)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "client received: 'Hello Client'" in out
+    for line in ("GET / HTTP/1.1", "101 Switching Protocols", "TEXT 'Hello Server'", "TEXT 'Hello Client'",
+                 "CLOSE 1000 (normal closure)", "TCP FIN"):
+        assert line in out, line
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pcap.stat().st_size > 24 * 10
+    trace = wslab.load(saved)
+    assert trace.messages() == ["Hello Server", "Hello Client"]
+
+
+def test_unknown_handler_is_a_clear_error():
+    result = subprocess.run([sys.executable, "-m", "wslab", "serve", "--handler", "nope", "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "unknown handler 'nope'; built-ins: echo, chat" in result.stderr
