@@ -707,6 +707,8 @@ def _upgrade_problems(headers: tuple[tuple[str, str], ...], section: str) -> lis
 
 def _request_problems(method: str, version: str, headers: tuple[tuple[str, str], ...]) -> list[str]:
     """RFC 6455 §4.2.1: what the server must find in the client's request."""
+    if not _values(headers, "Upgrade") and not any(k.lower().startswith("sec-websocket-") for k, _ in headers):
+        return []  # plain HTTP (a browser fetching the chat page), not a WebSocket handshake
     problems = []
     if method != "GET":
         problems.append(f"request method is {method}, must be GET (RFC 6455 §4.2.1)")
@@ -1124,7 +1126,9 @@ class StreamDecoder:
         """Any final status but 101: read the body, then stop (RFC 6455 §4.1, §4.4)."""
         headers = fields["headers"]
         problems = []
-        if fields["status"] == 426 and not _values(headers, "Sec-WebSocket-Version"):
+        # §4.4 asks for the supported versions only when the client's version was refused.
+        asked = _values(self.request.headers, "Sec-WebSocket-Version") if self.request is not None else ["?"]
+        if fields["status"] == 426 and asked and asked[0].strip() != "13" and not _values(headers, "Sec-WebSocket-Version"):
             problems.append("426 response without Sec-WebSocket-Version listing the "
                             "supported versions (RFC 6455 §4.4)")
         length: int | None = None
