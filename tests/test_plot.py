@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
+from matplotlib.text import Annotation, Text  # noqa: E402
 
 from wslab import plot  # noqa: E402
 from wslab.decode import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept  # noqa: E402
@@ -164,6 +164,27 @@ def rejected() -> list[Record]:
     ]
 
 
+def faults() -> list[Record]:
+    """Fragments, binary, ping/pong, a frame with problems, a note, a decode error, a reset."""
+    problem = "a server must not mask frames it sends (RFC 6455 §5.1)"
+    return sorted(opening(1, 0.0, "/faults") + [
+        Record(0.004, 1, frame("client", "TEXT", b"Hel", fin=False)),
+        Record(0.005, 1, frame("client", "CONTINUATION", b"lo")),
+        Record(0.006, 1, frame("server", "BINARY", bytes(range(40)))),
+        Record(0.007, 1, frame("server", "PING", b"are you there?")),
+        Record(0.0072, 1, frame("client", "PONG", b"are you there?")),
+        Record(0.008, 1, frame("server", "TEXT", b"masked by mistake", problems=(problem, "and a second problem"))),
+        Record(0.009, 1, Note("client", "lab: injecting a frame with reserved opcode 0x3")),
+        Record(0.010, 1, DecodeError("client", 57, "reserved opcode 0x3: the connection must be failed (RFC 6455 §5.2)")),
+        Record(0.011, 1, close("server", 1002, "protocol error: reserved opcode")),
+        Record(0.011, 1, State("server", "CLOSING", "sent CLOSE")),
+        Record(0.012, 1, Tcp("client", "reset", "fault injected: client aborted")),
+        Record(0.012, 1, State("client", "CLOSED", "reset")),
+        Record(0.0125, 1, State("server", "CLOSED", "reset")),
+        Record(0.013, 1, Tcp("server", "close")),
+    ], key=lambda r: r.t)
+
+
 # -- helpers for looking at what was drawn -------------------------------------------------
 
 @pytest.fixture(autouse=True)
@@ -183,6 +204,12 @@ def arrows(ax, gid: str) -> list[Annotation]:
 
 def labels(ax, gid: str) -> list[str]:
     return [t.get_text().strip() for t in texts(ax, gid)]
+
+
+def details(ax) -> str:
+    """All the detail text below arrows, with wrapped lines joined again."""
+    lines = (t.get_text() for t in texts(ax, "detail"))
+    return " | ".join(" ".join(line.split()) for line in lines)
 
 
 def n_frames(records) -> int:
@@ -269,7 +296,7 @@ def test_problem_frames_are_red_with_the_problem_below():
     ax = plot.timeline(records)
     red = [t for t in texts(ax, "frame") if t.get_color() == plot.COLORS["error"]]
     assert [t.get_text().strip() for t in red] == ['TEXT "oops" (4 B)']
-    assert any("RFC 6455 §5.1" in t for t in labels(ax, "detail"))
+    assert "⚠ server frames must not be masked (RFC 6455 §5.1)" in details(ax)
 
 
 def test_fragments_and_binary():
@@ -292,10 +319,20 @@ def test_long_payload_is_shortened():
 
 
 def test_dollar_signs_are_not_mathtext():
-    records = opening(1, 0.0) + [Record(0.01, 1, frame("client", "TEXT", b"costs $5 and $6"))]
+    records = opening(1, 0.0) + [Record(0.01, 1, frame("client", "TEXT", rb"costs $\5 and $6"))]
     ax = plot.timeline(records)
-    ax.figure.canvas.draw()  # would raise on bad mathtext
-    assert "$5 and $6" in labels(ax, "frame")[0]
+    ax.figure.canvas.draw()  # mathtext would raise: "$\5 and $" is not valid TeX
+    assert r"costs $\5 and $6" in labels(ax, "frame")[0]
+
+
+def test_unusual_characters_are_drawable(recwarn):
+    records = opening(1, 0.0) + [Record(0.01, 1, frame("client", "TEXT", "hi\nthere 👋 你好".encode()))]
+    ax = plot.timeline(records)
+    ax.figure.canvas.draw()
+    label = labels(ax, "frame")[0]
+    # Characters no installed font has become □; CJK fonts, when installed, are used as fallbacks.
+    assert label in ('TEXT "hi⏎there □ □□" (20 B, masked)', 'TEXT "hi⏎there □ 你好" (20 B, masked)')
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
 
 
 def test_tcp_marks():
@@ -307,7 +344,7 @@ def test_tcp_marks():
     ax = plot.timeline(records)
     rst = [t for t in texts(ax, "tcp") if "RST" in t.get_text()]
     assert len(rst) == 1 and rst[0].get_color() == plot.COLORS["error"]
-    assert any("fault injected" in t for t in labels(ax, "detail"))
+    assert "fault injected" in details(ax)
 
 
 def test_state_bands():
@@ -380,18 +417,27 @@ def test_rejected_handshake():
     assert got[1] == "426 Upgrade Required"
     assert texts(ax, "handshake")[1].get_color() == plot.COLORS["error"]
     assert not texts(ax, "frame")
-    assert any("Upgrade Required: this server" in t for t in labels(ax, "detail"))
+    assert 'body: "Upgrade Required: this server speaks WebSocket 13"' in details(ax)
 
 
 def test_decode_error_and_note():
-    records = lifecycle()[:8] + [
-        Record(0.007, 1, Note("client", "lab: sending a frame with reserved opcode 0x3")),
-        Record(0.008, 1, DecodeError("client", 20, "reserved opcode 0x3 (RFC 6455 §5.2)")),
-    ]
-    ax = plot.timeline(records)
-    assert labels(ax, "error") == ["decode error at byte 20"]
-    assert any("reserved opcode 0x3 (RFC 6455 §5.2)" in t for t in labels(ax, "detail"))
-    assert len(texts(ax, "note")) == 1
+    ax = plot.timeline(faults())
+    assert labels(ax, "error") == ["decode error at byte 57"]
+    assert "reserved opcode 0x3: the connection must be failed (RFC 6455 §5.2)" in details(ax)
+    assert labels(ax, "note") == ["✎ lab: injecting a frame with reserved opcode 0x3"]
+    assert "server closed its socket" in labels(ax, "tcp")
+
+
+def test_long_details_wrap_and_make_the_row_taller():
+    ax = plot.timeline(faults())
+    bad = next(t for t in texts(ax, "detail") if t.get_text().lstrip().startswith("⚠"))
+    assert bad.get_text().count("\n") == 1  # two lines
+    assert "and a second problem" in details(ax)
+    rows = sorted(t.xy[1] for t in texts(ax, "frame"))
+    plain_gap = rows[1] - rows[0]           # TEXT fin=0 -> CONTINUATION: no detail
+    problem = next(t for t in texts(ax, "frame") if "masked by mistake" in t.get_text()).xy[1]
+    following = min(y for y in [t.xy[1] for t in ax.texts if isinstance(t, Annotation)] if y > problem)
+    assert following - problem > 1.8 * plain_gap
 
 
 def test_kwargs_reach_the_arrows():
@@ -408,8 +454,32 @@ def test_title_and_empty():
     assert texts(ax, "empty")
 
 
+EVENT_GIDS = {"frame", "group", "handshake", "tcp", "error", "note", "detail", "lifeline", "lifeline-foot"}
+
+
+@pytest.mark.parametrize("make", [lifecycle, chat, burst, rejected, faults])
+def test_no_text_overlaps_or_is_cut_off(make):
+    ax = plot.timeline(make())
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    # Text.get_window_extent: the text alone, not an annotation's arrow.
+    boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in ax.texts if t.get_gid() in EVENT_GIDS]
+    boxes += [(t.get_text(), t.get_window_extent(renderer)) for t in ax.get_yticklabels() if t.get_text()]
+    assert len(boxes) > 10
+    for i, (text_a, a) in enumerate(boxes):
+        assert fig.bbox.x0 <= a.x0 and a.x1 <= fig.bbox.x1 and fig.bbox.y0 <= a.y0 and a.y1 <= fig.bbox.y1, text_a
+        for text_b, b in boxes[i + 1:]:
+            overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert overlap_x <= 1 or overlap_y <= 1, (text_a, text_b)
+    for t in ax.texts + ax.get_yticklabels() + [ax.title, ax.yaxis.label]:
+        if t.get_text():
+            assert t.get_fontsize() >= 9, t.get_text()
+
+
 def test_draws_without_warnings(recwarn):
-    for records in (lifecycle(), chat(3), burst(500), rejected()):
+    for records in (lifecycle(), chat(3), burst(500), rejected(), faults()):
         plot.timeline(records).figure.canvas.draw()
     assert not [w for w in recwarn if "Glyph" in str(w.message) or "layout" in str(w.message).lower()]
 
