@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test install tools notebooks student bench clean
+.PHONY: lab test install tools fonts notebooks student bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,10 +15,13 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
 # Outside tools for the real-peer tests: Debian's chromium and tshark, Node.js.
-tools:
+tools: fonts
 	bash scripts/install-tools
 
-lab: install
+fonts:
+	bash scripts/install-fonts
+
+lab: install fonts
 	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
 
 test: install tools
