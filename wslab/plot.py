@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -57,6 +58,25 @@ FALLBACK_FONTS = (
     "WenQuanYi Micro Hei", "Droid Sans Fallback", "Microsoft YaHei", "SimHei", "PingFang SC",
     "Hiragino Sans GB", "Arial Unicode MS", "Noto Sans Symbols2",
 )
+
+
+class _QuietFallbackWeights(logging.Filter):
+    """Drop matplotlib's "Failed to find font weight normal for <fallback>" warnings.
+
+    Some CJK fallbacks (WenQuanYi) register a single weight, so every label drawn
+    with them logs that warning into the notebook's output; the text renders fine.
+    Only those messages, and only for our fallback fonts, are dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("Failed to find font weight" in message
+                    and any(name in message for name in FALLBACK_FONTS))
+
+
+_font_log = logging.getLogger("matplotlib.font_manager")
+if not any(isinstance(f, _QuietFallbackWeights) for f in _font_log.filters):
+    _font_log.addFilter(_QuietFallbackWeights())
 
 DATA_OPCODES = frozenset({"TEXT", "BINARY", "CONTINUATION"})
 CONTROL_OPCODES = frozenset({"PING", "PONG"})

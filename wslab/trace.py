@@ -92,6 +92,10 @@ class Record:
             raise AttributeError(name)
         return getattr(self.event, name)
 
+    def __repr__(self) -> str:
+        # Short and stable to the millisecond: the full float and every field are one attribute away.
+        return f"<Record t={self.t * 1000:.3f} ms conn={self.conn} {self.kind} {self.sender}: {describe(self)}>"
+
 
 @dataclasses.dataclass(frozen=True)
 class Chunk:
@@ -299,6 +303,12 @@ class Trace(Sequence[Record]):
             json.dump(self.to_json(), f, ensure_ascii=False)
 
     # -- other views --------------------------------------------------------
+    def diagnose(self):
+        """How each connection ended and what went wrong, in plain words (see :func:`wslab.diagnose.diagnose`)."""
+        from .diagnose import diagnose
+
+        return diagnose(self)
+
     def plot(self, *, ax=None, **kwargs):
         """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`)."""
         from .plot import timeline
