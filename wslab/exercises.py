@@ -60,12 +60,27 @@ def _call(name: str, fn: Callable, *args: Any, expected: Any = None) -> Any:
 
 
 class _Watch:
-    """Wrap a student's hook or handler that a server calls, noting NotImplementedError."""
+    """Wrap a student's hook or handler that a server calls, noting why it failed.
 
-    def __init__(self, name: str, fn: Callable, expected: str) -> None:
+    The server still sees the exception (websockets answers 500 for a hook, closes
+    with 1011 for a handler); :meth:`check` then turns the first failure into an
+    ExerciseError that tells the student what happened and what was expected.
+    """
+
+    def __init__(self, name: str, fn: Callable, expected: str, what: str = "handler") -> None:
         if not callable(fn):
             raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__} {fn!r}")
-        self.name, self.fn, self.expected, self.unwritten = name, fn, expected, False
+        self.name, self.fn, self.expected, self.what = name, fn, expected, what
+        self.failures: list[str] = []
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, NotImplementedError):
+            self.failures.append(f"{self.name}: not written yet — it still raises NotImplementedError.\n"
+                                 f"  expected: {self.expected}\n"
+                                 f"  replace `raise NotImplementedError` with your code and run the cell again.")
+        elif not type(exc).__module__.startswith("websockets"):  # a closed connection is not the student's bug
+            self.failures.append(f"{self.name}: your {self.what} raised {type(exc).__name__}: {exc}\n"
+                                 f"  expected: {self.expected}")
 
     def wrap(self) -> Callable:
         fn = self.fn
@@ -74,23 +89,21 @@ class _Watch:
             async def watched(*args):
                 try:
                     return await fn(*args)
-                except NotImplementedError:
-                    self.unwritten = True
+                except Exception as exc:
+                    self._failed(exc)
                     raise
         else:
             def watched(*args):
                 try:
                     return fn(*args)
-                except NotImplementedError:
-                    self.unwritten = True
+                except Exception as exc:
+                    self._failed(exc)
                     raise
         return watched
 
     def check(self) -> None:
-        if self.unwritten:
-            raise ExerciseError(f"{self.name}: not written yet — it still raises NotImplementedError.\n"
-                                f"  expected: {self.expected}\n"
-                                f"  replace `raise NotImplementedError` with your code and run the cell again.")
+        if self.failures:
+            raise ExerciseError(self.failures[0])
 
 
 def _run(awaitable) -> Any:
@@ -120,13 +133,14 @@ def _expect(name: str, case: str, got: Any, expected: Any, hint: str = "") -> No
         raise ExerciseError(message + (f"\n  hint: {hint}" if hint else ""))
 
 
-def _ok(message: str) -> bool:
+def _ok(message: str) -> None:
+    # Returns None: a check's True would show as "Out: True" under every exercise
+    # (and nbval runs cells without history, so a trailing ';' can't hide it).
     print(f"✓ {message}")
-    return True
 
 
 # -- 00 start here --------------------------------------------------------------
-def check_server_messages(fn: Callable) -> bool:
+def check_server_messages(fn: Callable) -> None:
     """``fn(trace)`` returns the texts of the server's TEXT frames, in order."""
     from .lab import Lab
 
@@ -144,7 +158,7 @@ def check_server_messages(fn: Callable) -> bool:
 
 
 # -- 01 handshake -----------------------------------------------------------------
-def check_accept(fn: Callable) -> bool:
+def check_accept(fn: Callable) -> None:
     """``fn(key)`` computes Sec-WebSocket-Accept (RFC 6455 §4.2.2)."""
     cases = ["dGhlIHNhbXBsZSBub25jZQ==", base64.b64encode(bytes(range(16))).decode(), "x3JJHMbDL1EzLkh9GBhXDw=="]
     for key in cases:
@@ -154,7 +168,7 @@ def check_accept(fn: Callable) -> bool:
     return _ok("accept matches RFC 6455 §1.3: dGhlIHNhbXBsZSBub25jZQ== → s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
 
 
-def check_upgrade_request(fn: Callable) -> bool:
+def check_upgrade_request(fn: Callable) -> None:
     """``fn(host, path, key)`` returns the bytes of a valid Upgrade request; a real server must answer 101."""
     from .lab import Lab
 
@@ -185,12 +199,12 @@ def check_upgrade_request(fn: Callable) -> bool:
     return _ok("a real websockets server accepted your request with 101 Switching Protocols")
 
 
-def check_token_gate(fn: Callable) -> bool:
+def check_token_gate(fn: Callable) -> None:
     """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it."""
     from .lab import Lab
     from websockets.exceptions import InvalidStatus
 
-    watch = _Watch("token_gate", fn, "401 for clients without ?token=secret, None (go on) for the others")
+    watch = _Watch("token_gate", fn, "401 for clients without ?token=secret, None (go on) for the others", "hook")
     with Lab("echo", process_request=watch.wrap()) as lab:
         try:
             with lab.connect_sync("/?token=secret") as ws:
@@ -217,7 +231,7 @@ def check_token_gate(fn: Callable) -> bool:
 
 
 # -- 02 messages ------------------------------------------------------------------
-def check_unmask(fn: Callable) -> bool:
+def check_unmask(fn: Callable) -> None:
     """``fn(mask, data)`` unmasks (or masks) data with a 4-byte key (RFC 6455 §5.3)."""
     cases = [(bytes.fromhex("37fa213d"), bytes.fromhex("7f9f4d5158")), (b"\x00\x00\x00\x00", b"same"),
              (bytes.fromhex("a1b2c3d4"), bytes(range(10)))]
@@ -228,7 +242,7 @@ def check_unmask(fn: Callable) -> bool:
     return _ok("unmask turns 7f 9f 4d 51 58 with key 37 fa 21 3d into b'Hello' (RFC 6455 §5.7)")
 
 
-def check_parse_header(fn: Callable) -> bool:
+def check_parse_header(fn: Callable) -> None:
     """``fn(two_bytes)`` returns dict(fin=, opcode=, masked=, length=) from a frame's first two bytes."""
     cases = [bytes([0x81, 0x05]), bytes([0x01, 0x83]), bytes([0x88, 0x82]), bytes([0x82, 0x7E]), bytes([0x89, 0x00])]
     for head in cases:
@@ -242,7 +256,7 @@ def check_parse_header(fn: Callable) -> bool:
     return _ok("parse_header reads FIN, opcode, MASK and the 7-bit length like RFC 6455 §5.2")
 
 
-def check_text_frame(fn: Callable) -> bool:
+def check_text_frame(fn: Callable) -> None:
     """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back."""
     for text, mask in [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304"))]:
         expected = build_frame("TEXT", text.encode(), mask=mask)
@@ -262,7 +276,7 @@ def check_text_frame(fn: Callable) -> bool:
 
 
 # -- 03 closing --------------------------------------------------------------------
-def check_close_body(fn: Callable) -> bool:
+def check_close_body(fn: Callable) -> None:
     """``fn(code, reason)`` returns a Close frame's payload (RFC 6455 §5.5.1)."""
     for code, reason in [(1000, ""), (1001, "bye"), (4000, "déjà vu")]:
         _expect("close_body", f"code {code} and reason {reason!r}", _call("close_body", fn, code, reason, expected=close_payload(code, reason)),
@@ -270,7 +284,7 @@ def check_close_body(fn: Callable) -> bool:
     return _ok("close_body packs the code and the reason like RFC 6455 §5.5.1")
 
 
-def check_read_close(fn: Callable) -> bool:
+def check_read_close(fn: Callable) -> None:
     """``fn(payload)`` returns (code, reason); an empty payload means 1005 (RFC 6455 §7.1.5)."""
     for code, reason in [(1000, ""), (1001, "going away"), (1011, "oops")]:
         _expect("read_close", f"payload {close_payload(code, reason).hex(' ')}",
@@ -280,7 +294,7 @@ def check_read_close(fn: Callable) -> bool:
     return _ok("read_close reads codes and reasons, and 1005 for an empty Close")
 
 
-def check_polite_handler(fn: Callable) -> bool:
+def check_polite_handler(fn: Callable) -> None:
     """``fn`` is a server handler that answers the first message, then closes with 4000 'bye'."""
     from websockets.exceptions import ConnectionClosed
 
@@ -309,7 +323,7 @@ def check_polite_handler(fn: Callable) -> bool:
 
 
 # -- 04 chat ---------------------------------------------------------------------
-def check_per_connection(fn: Callable) -> bool:
+def check_per_connection(fn: Callable) -> None:
     """``fn(trace)`` returns {conn: number of TEXT frames the client sent}."""
     from .lab import Lab
 
@@ -329,7 +343,7 @@ def check_per_connection(fn: Callable) -> bool:
     return _ok("per_connection counts each client's messages")
 
 
-def check_named_chat(fn: Callable) -> bool:
+def check_named_chat(fn: Callable) -> None:
     """``fn()`` makes a chat handler; clients send their name first, then messages go out as 'name: text'."""
     from websockets.exceptions import ConnectionClosed
 
@@ -358,7 +372,7 @@ def check_named_chat(fn: Callable) -> bool:
 
 
 # -- 05 websocket vs http -------------------------------------------------------------
-def check_frame_overhead(fn: Callable) -> bool:
+def check_frame_overhead(fn: Callable) -> None:
     """``fn(length, masked)`` returns the header size in bytes of a frame with that payload length."""
     for length in (0, 125, 126, 65535, 65536):
         for masked in (False, True):
@@ -369,7 +383,7 @@ def check_frame_overhead(fn: Callable) -> bool:
 
 
 # -- 06 asyncio in jupyter ---------------------------------------------------------------
-def check_concurrent_hellos(fn: Callable) -> bool:
+def check_concurrent_hellos(fn: Callable) -> None:
     """``fn(url, n)`` is ``async``: opens n clients at once, each sends 'Hello Server', returns the replies."""
     from .lab import Lab
 
@@ -413,3 +427,113 @@ def make_student(path: str | os.PathLike, out: str | os.PathLike) -> int:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return removed
+
+
+# -- 00 start here: added checks ------------------------------------------------------
+def check_shout_handler(fn: Callable) -> None:
+    """``fn`` is a server handler that answers every message with the same text in capitals."""
+    from websockets.exceptions import ConnectionClosed
+
+    from .lab import Lab
+
+    watch = _Watch("shout", fn, "answer each message with message.upper(), e.g. 'Hello Server' → 'HELLO SERVER'")
+    with Lab(watch.wrap()) as lab:
+        got = []
+        try:
+            with lab.connect_sync() as ws:
+                for text in ("Hello Server", "how are you?"):
+                    ws.send(text)
+                    got.append(ws.recv(timeout=3))
+        except (ConnectionClosed, TimeoutError) as exc:
+            watch.check()
+            what = "closed the connection" if isinstance(exc, ConnectionClosed) else "did not answer within 3 s"
+            raise ExerciseError(f"shout: after {len(got)} answer(s) {got!r} the server {what}; "
+                                "it should answer every message (loop: `async for message in ws:`)") from None
+    watch.check()
+    _expect("shout", "the messages 'Hello Server' and 'how are you?'", got, ["HELLO SERVER", "HOW ARE YOU?"],
+            "await ws.send(message.upper()) for each message")
+    return _ok("your handler answered 'HELLO SERVER' and 'HOW ARE YOU?'")
+
+
+# -- more checks for 05 and 06 ------------------------------------------------------------
+def check_push_handler(fn: Callable) -> None:
+    """``fn`` is a server handler that pushes ``update 000`` … ``update 004`` unasked, then closes normally."""
+    from websockets.exceptions import ConnectionClosed
+
+    from .lab import Lab
+
+    if not inspect.iscoroutinefunction(fn):
+        raise ExerciseError("push: expected an `async def` handler taking the connection")
+    expected = [f"update {i:03d}" for i in range(5)]
+    got: list[str | bytes] = []
+    watch = _Watch("push", fn, "a client receives 'update 000' … 'update 004' without asking, then the server closes")
+    with Lab(watch.wrap(), seed=5) as lab:
+        with lab.connect_sync() as ws:
+            try:
+                while len(got) <= len(expected):
+                    got.append(ws.recv(timeout=3))
+            except ConnectionClosed:
+                pass
+            except TimeoutError:
+                watch.check()
+                raise ExerciseError(f"push: the client received {_short(got, 120)}, then nothing for 3 s, and "
+                                    "the server did not close: return from the handler (or await ws.close()) "
+                                    "after the fifth update") from None
+        trace = lab.trace
+    watch.check()
+    _expect("push", "the messages a client receives without asking", got, expected,
+            "for i in range(5): await ws.send(f'update {i:03d}')")
+    closes = [f.close_code for f in trace.frames if f.opcode == "CLOSE"]
+    _expect("push", "the first Close frame's code", closes[:1], [1000],
+            "return from the handler: websockets then closes with 1000 (RFC 6455 §7.4.1)")
+    sizes = {len(f.wire) for f in trace.frames if f.sender == "server" and f.opcode == "TEXT"}
+    return _ok(f"5 updates pushed without a single request, {'/'.join(map(str, sorted(sizes)))} B each on the wire "
+               "(a 2-byte header + the 10-byte payload, RFC 6455 §5.2)")
+
+
+#: How long :func:`slow_shout` blocks, seconds.
+SLOW = 0.3
+
+
+def slow_shout(text: str) -> str:
+    """A slow *blocking* call (think: a database query): sleeps 0.3 s, returns ``text.upper()``."""
+    import time
+
+    time.sleep(SLOW)
+    return text.upper()
+
+
+def check_no_blocking(fn: Callable) -> None:
+    """``fn`` is an async handler answering each message with ``slow_shout(message)`` without blocking its loop."""
+    from websockets.exceptions import ConnectionClosed
+
+    from .lab import Lab
+
+    if not inspect.iscoroutinefunction(fn):
+        raise ExerciseError("no_blocking: expected an `async def` handler taking the connection")
+    watch = _Watch("no_blocking", fn, "clients sending 'one' and 'two' both get slow_shout(message) back, together")
+    with Lab(watch.wrap()) as lab:
+        with lab.connect_sync() as a, lab.connect_sync() as b:
+            a.send("one")
+            b.send("two")
+            try:
+                replies = (a.recv(timeout=5), b.recv(timeout=5))
+            except (ConnectionClosed, TimeoutError) as exc:
+                watch.check()
+                what = "closed the connection" if isinstance(exc, ConnectionClosed) else "did not answer in 5 s"
+                raise ExerciseError(f"no_blocking: the server {what}; answer each message with "
+                                    "await ws.send(...)") from None
+        trace = lab.trace
+    _expect("no_blocking", "clients sending 'one' and 'two'", replies, ("ONE", "TWO"),
+            "reply with what slow_shout(message) returns")
+    asks = sorted(f.t for f in trace.frames if f.sender == "client" and f.opcode == "TEXT")
+    answers = sorted(f.t for f in trace.frames if f.sender == "server" and f.opcode == "TEXT")
+    if answers[0] - asks[0] < SLOW * 0.95:
+        raise ExerciseError("no_blocking: the answers came sooner than slow_shout can work: call "
+                            "slow_shout(message), don't upper-case the text yourself")
+    span = answers[-1] - asks[0]
+    if span >= SLOW * 1.8:
+        raise ExerciseError(f"no_blocking: the two clients were answered one after the other "
+                            f"({span:.1f} s for two {SLOW} s calls): slow_shout blocked the server's event loop.\n"
+                            f"  hint: run it in a worker thread: reply = await asyncio.to_thread(slow_shout, message)")
+    return _ok("both clients were answered together: the slow call ran in a thread and the loop kept serving")
