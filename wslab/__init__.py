@@ -8,7 +8,11 @@ decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
 from .decode import accept_key, build_frame, check_accept, close_payload, decode
 from .lab import Lab
 from .nested import allow_nested_asyncio
+from .raw import RawClient
 from .trace import Record, Trace, load
 
-__all__ = ["Lab", "allow_nested_asyncio", "Record", "Trace", "accept_key", "build_frame", "check_accept", "close_payload", "decode", "load"]
+__all__ = [
+    "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",
+    "close_payload", "decode", "load",
+]
 __version__ = "0.1.0"

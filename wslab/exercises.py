@@ -349,7 +349,8 @@ def check_named_chat(fn: Callable) -> None:
 
     from .lab import Lab
 
-    watch = _Watch("named_chat", _call("named_chat", fn), "the first message is the name; then broadcast 'name: text'")
+    expected = "the first message is the name; then broadcast 'name: text' to every client"
+    watch = _Watch("named_chat", _call("named_chat", fn, expected=expected), expected)
     with Lab(watch.wrap()) as lab:
         a, b = lab.connect_sync(), lab.connect_sync()
         try:

@@ -4,12 +4,19 @@ A :class:`Lab` runs on a private asyncio loop in a daemon thread, so it keeps
 serving while a notebook cell blocks (``time.sleep``, a synchronous client).
 It works the same as a context manager (``with`` / ``async with``) and as a
 long-lived object across cells (``lab = Lab().start()`` ... ``lab.stop()``).
+
+The lab also breaks things on purpose, through its tap: latency and jitter,
+a paused direction, dropped frames, a cut connection (:meth:`Lab.delay`,
+:meth:`Lab.pause`, :meth:`Lab.drop`, :meth:`Lab.cut`), and it opens raw TCP
+connections for hand-made bytes (:meth:`Lab.raw`). Each fault leaves a note in
+the trace, and :meth:`Lab.diagnose` explains how every connection ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import inspect
 import random
 import re
@@ -19,18 +26,23 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import websockets.asyncio.client
 import websockets.asyncio.server
 import websockets.sync.client
 import websockets.sync.server
+from websockets.exceptions import ConnectionClosed
 
 from . import handlers
 from .seeding import seeded_connection
-from .tap import Faults, Recorder, Tap
-from .trace import Trace
+from .tap import ARROW, BACKLOG, DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING, Faults, Recorder, Tap, TapConnection
+from .trace import Note, Trace
+
+if TYPE_CHECKING:
+    from .diagnose import Findings
+    from .raw import RawClient
 
 _running: weakref.WeakSet[Lab] = weakref.WeakSet()
 
@@ -88,6 +100,49 @@ def _cell_key() -> tuple | None:
     return (filename, frame.f_lineno), shell.execution_count
 
 
+def require_version_13(connection: Any, request: Any) -> Any:
+    """``process_request`` hook: refuse a Sec-WebSocket-Version other than 13 with ``426``.
+
+    RFC 6455 §4.4: the server answers a version it does not speak with an error
+    such as 426 Upgrade Required and a Sec-WebSocket-Version header listing the
+    versions it does speak (websockets alone would answer 400 Bad Request).
+    """
+    versions = {v.strip() for value in request.headers.get_all("Sec-WebSocket-Version") for v in value.split(",")}
+    if not versions or versions == {"13"}:
+        return None
+    response = connection.respond(
+        426, f"Failed to open a WebSocket connection: Sec-WebSocket-Version {', '.join(sorted(versions))} "
+             "is not supported; this server speaks version 13.\n")
+    response.headers["Sec-WebSocket-Version"] = "13"
+    return response
+
+
+def _chain_sync(*hooks: Callable | None) -> Callable:
+    """One synchronous ``process_request`` hook that tries ``hooks`` in order."""
+    def process_request(connection: Any, request: Any) -> Any:
+        for hook in hooks:
+            response = hook(connection, request) if hook is not None else None
+            if response is not None:
+                return response
+        return None
+
+    return process_request
+
+
+def _senders(direction: str) -> tuple[str, ...]:
+    """``"client"`` (client → server), ``"server"`` (server → client) or ``"both"``."""
+    if direction == "both":
+        return ("client", "server")
+    if direction in ("client", "server"):
+        return (direction,)
+    raise ValueError(f"direction must be 'client' (client → server), 'server' (server → client) or 'both', "
+                     f"not {direction!r}")
+
+
+_OPCODE_NAMES = {"CONT": "CONTINUATION", "CONTINUATION": "CONTINUATION", "TEXT": "TEXT", "BINARY": "BINARY",
+                 "CLOSE": "CLOSE", "PING": "PING", "PONG": "PONG"}
+
+
 class Lab:
     """A tapped WebSocket server on 127.0.0.1, recording every byte.
 
@@ -107,7 +162,12 @@ class Lab:
         server_options: any other keyword for ``serve()``.
 
     Use as ``with Lab(...) as lab:``, ``async with Lab(...) as lab:`` or
-    ``lab = Lab(...).start()`` ... ``lab.stop()``.
+    ``lab = Lab(...).start()`` ... ``lab.stop()``. A stopped lab can be started
+    again; it keeps its trace, its connection numbers and, if it can, its port.
+
+    Faults, injected by the tap: :meth:`delay`, :meth:`pause` / :meth:`resume`,
+    :meth:`drop`, :meth:`cut`; the server closing a connection: :meth:`disconnect`;
+    hand-made bytes: :meth:`raw`; what went wrong, in words: :meth:`diagnose`.
     """
 
     def __init__(
@@ -154,6 +214,8 @@ class Lab:
         self.cell: tuple | None = None
         self.listen = (host, port)
         self.page = page
+        self._conn_count = 0  # connection numbers continue across restarts
+        self._server_connections: dict[int, Any] = {}  # conn -> the server's connection, while its handler runs
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> Lab:
@@ -161,7 +223,8 @@ class Lab:
         if self.loop_thread is not None:
             return self
         self._stop_previous_run_of_this_cell()
-        self.t0 = time.monotonic()
+        if not self.recorder.records:  # a restarted lab keeps its clock
+            self.t0 = time.monotonic()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
         try:
             self.loop_thread.run(self._start())
@@ -190,21 +253,78 @@ class Lab:
         elif inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(
             getattr(self.handler, "__call__", None)
         ):
-            options = dict(self.server_options)
-            if self.page:
-                options["process_request"] = handlers.chain(handlers.serve_page, options["process_request"])
-            self.server = await websockets.asyncio.server.serve(self.handler, "127.0.0.1", 0, **options)
+            options = {"backlog": BACKLOG, **self.server_options}
+            options["process_request"] = handlers.chain(handlers.serve_page if self.page else None,
+                                                        require_version_13, options["process_request"])
+            self.server = await websockets.asyncio.server.serve(self._tapped(self.handler), "127.0.0.1", 0,
+                                                                **options)
             upstream = ("127.0.0.1", self.server.sockets[0].getsockname()[1])
         else:
             options = {k: v for k, v in self.server_options.items() if k != "ping_timeout" or v is not None}
-            self.server = websockets.sync.server.serve(self.handler, "127.0.0.1", 0, **options)
+            options.setdefault("backlog", BACKLOG)
+            options["process_request"] = _chain_sync(require_version_13, options.get("process_request"))
+            self.server = websockets.sync.server.serve(self._tapped(self.handler), "127.0.0.1", 0, **options)
             self.server_thread = threading.Thread(target=self.server.serve_forever, daemon=True,
                                                   name=f"wslab-sync-{id(self):x}")
             self.server_thread.start()
             upstream = ("127.0.0.1", self.server.socket.getsockname()[1])
         self.server_port = upstream[1]
         self.tap = Tap(upstream, self.recorder, self.faults)
-        self.port = await self.tap.start(*self.listen)
+        self.tap.count = self._conn_count
+        host, port = self.listen
+        try:
+            self.port = await self.tap.start(host, port or self.port or 0)  # a restart keeps its port
+        except OSError:
+            if port:
+                raise
+            self.port = await self.tap.start(host, 0)
+
+    def _tapped(self, handler: Callable) -> Callable:
+        """``handler``, noting in the trace which connection it serves and any exception it raises."""
+        lab = self
+
+        def enter(ws: Any) -> int | None:
+            tapped = lab.tap.find(upstream_port=ws.remote_address[1]) if lab.tap is not None else None
+            if tapped is not None:
+                lab._server_connections[tapped.conn] = ws
+                return tapped.conn
+            return None
+
+        def failed(conn: int | None, exc: Exception) -> None:
+            if conn is not None:
+                text = f"{HANDLER_RAISED}{type(exc).__name__}: {exc}" if str(exc) else HANDLER_RAISED + type(exc).__name__
+                lab.recorder.add(conn, Note("server", text))
+
+        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+            @functools.wraps(handler)
+            async def tapped_async(ws: Any) -> None:
+                conn = enter(ws)
+                try:
+                    await handler(ws)
+                except ConnectionClosed:
+                    pass  # the connection ended (the trace shows how): not the handler's failure
+                except Exception as exc:
+                    failed(conn, exc)
+                    raise
+                finally:
+                    lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
+
+            return tapped_async
+
+        @functools.wraps(handler)
+        def tapped_sync(ws: Any) -> None:
+            conn = enter(ws)
+            try:
+                handler(ws)
+            except ConnectionClosed:
+                pass  # the connection ended (the trace shows how): not the handler's failure
+            except Exception as exc:
+                failed(conn, exc)
+                raise
+            finally:
+                lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
+
+        return tapped_sync
 
     def stop(self) -> None:
         """Close open connections (1001 going away), the port and the thread. Idempotent."""
@@ -220,8 +340,20 @@ class Lab:
             loop_thread.stop()
             if self.server_thread is not None:
                 self.server_thread.join(5)
+            if self.tap is not None:
+                self._conn_count = self.tap.count
+            self._server_connections.clear()
 
     async def _stop(self) -> None:
+        if self.tap is not None:
+            # A client stalled in its opening handshake would hold the server until open_timeout,
+            # and one that never closes its side after the server's would hold it forever: the
+            # first is cut now, the second after a short grace (most clients close in a millisecond).
+            active = self.tap.active()
+            for connection in active:
+                connection.record(Note("server", SERVER_STOPPING))
+            await self.tap.finish([c for c in active if not c.opened and not c.closing], grace=0)
+            await self.tap.finish([c for c in active if c.eof["server"]], grace=0.25)
         if isinstance(self.server, websockets.asyncio.server.Server):
             self.server.close()  # RFC 6455 §7.4.1: 1001, the server is going away
             try:
@@ -296,6 +428,172 @@ class Lab:
         options.setdefault("legacy", True)  # return the connection itself, usable with or without `with`
         return websockets.sync.client.connect(url, **options)
 
+    def raw(self, *, timeout: float = 2.0) -> RawClient:
+        """A plain TCP client through the tap, for hand-made bytes: ``with lab.raw() as raw:``.
+
+        See :class:`~wslab.raw.RawClient`: ``raw.handshake()``, ``raw.send_frame(...)``,
+        ``raw.read_close()`` ... Every read waits at most ``timeout`` seconds.
+        """
+        from .raw import RawClient
+
+        return RawClient(self, timeout=timeout)
+
+    def conn_of(self, client: Any) -> int:
+        """The connection number (``conn`` in the trace) of an open ``client``.
+
+        ``client`` is a :class:`~wslab.raw.RawClient`, a ``websockets`` client
+        connection (sync or asyncio) or a connected socket.
+        """
+        number = getattr(client, "conn", None)
+        if isinstance(number, int):
+            return number
+        if hasattr(client, "local_address"):
+            port = client.local_address[1]
+        elif hasattr(client, "getsockname"):
+            port = client.getsockname()[1]
+        else:
+            raise TypeError(f"cannot tell the connection of {type(client).__name__}")
+        found = self.tap.find(client_port=port) if self.tap is not None else None
+        if found is None:
+            raise LookupError(f"no open connection from port {port} through this lab")
+        return found.conn
+
+    def _connection(self, conn: Any) -> TapConnection:
+        """The open tap connection ``conn`` (a number or a client); None: the newest."""
+        if self.tap is None or not self.running:
+            raise RuntimeError("the lab is not running; call lab.start()")
+        active = self.tap.active()
+        if conn is None:
+            if not active:
+                raise LookupError("no open connection through the lab")
+            return max(active, key=lambda c: c.conn)
+        number = conn if isinstance(conn, int) else self.conn_of(conn)
+        for connection in active:
+            if connection.conn == number:
+                return connection
+        raise LookupError(f"connection {number} is not open")
+
+    # -- faults --------------------------------------------------------------
+    def _fault_note(self, sender: str, text: str) -> None:
+        """Note what the lab changed on every open connection (new ones get a note when they open)."""
+        for connection in self.tap.active() if self.tap is not None and self.running else []:
+            self.recorder.add(connection.conn, Note(sender, FAULT + text))  # type: ignore[arg-type]
+
+    def delay(self, latency: float, *, jitter: float = 0.0, direction: str = "both") -> None:
+        """Hold every chunk sent in ``direction`` for ``latency`` seconds, plus up to ``jitter`` more.
+
+        ``direction`` is ``"client"`` (client → server), ``"server"`` (server →
+        client) or ``"both"``. Each chunk is due ``latency`` after the tap read
+        it, in order, so timelines show realistic round trips. ``lab.delay(0)``
+        removes the delay. The jitter is random, seeded by ``Lab(seed=...)``.
+        """
+        if latency < 0 or jitter < 0:
+            raise ValueError("latency and jitter are seconds, >= 0")
+        senders = _senders(direction)
+        faults = self.faults
+        faults.latency = {**faults.latency, **{s: float(latency) for s in senders}}
+        faults.jitter = {**faults.jitter, **{s: float(jitter) for s in senders}}
+        for sender in senders:
+            described = Faults(latency=faults.latency, jitter=faults.jitter).describe([sender])
+            self._fault_note(sender, described[0] if described else f"{ARROW[sender]}: no added latency")
+
+    def pause(self, direction: str = "both") -> None:
+        """Hold every byte sent in ``direction`` (``"client"``, ``"server"``, ``"both"``) until :meth:`resume`.
+
+        Nothing is lost: the tap records the bytes when they arrive and delivers
+        them on resume. Meanwhile the peer hears nothing (a stalled network).
+        """
+        senders = _senders(direction)
+        self.faults.paused = self.faults.paused | set(senders)
+        for sender in senders:
+            self._fault_note(sender, f"{ARROW[sender]}: paused (the lab holds every byte)")
+
+    def resume(self, direction: str = "both") -> None:
+        """Deliver what :meth:`pause` held in ``direction`` and stop holding."""
+        senders = [s for s in _senders(direction) if s in self.faults.paused]
+        self.faults.paused = self.faults.paused - set(senders)
+        for sender in senders:
+            self._fault_note(sender, f"{ARROW[sender]}: resumed (the lab delivers what it held)")
+
+    def drop(self, direction: str, *opcodes: str) -> None:
+        """Drop every frame with one of ``opcodes`` sent in ``direction``, e.g. ``lab.drop("client", "PONG")``.
+
+        While dropping, the tap relays whole frames only (it waits for each
+        frame to be complete), so the rest of the stream stays valid. The trace
+        still shows the dropped frames, each followed by a note. With no
+        ``opcodes``, stop dropping.
+        """
+        senders = _senders(direction)
+        names = set()
+        for opcode in opcodes:
+            name = _OPCODE_NAMES.get(opcode.upper(), opcode.upper())
+            if name not in _OPCODE_NAMES.values() and not name.startswith("RESERVED_0X"):
+                raise ValueError(f"unknown opcode {opcode!r}; use TEXT, BINARY, CONTINUATION, CLOSE, PING or PONG")
+            names.add(name.replace("RESERVED_0X", "RESERVED_0x"))
+        self.faults.drops = {**self.faults.drops, **{s: frozenset(names) for s in senders}}
+        for sender in senders:
+            self._fault_note(sender, f"{ARROW[sender]}: dropping {', '.join(sorted(names))} frames" if names
+                             else f"{ARROW[sender]}: no longer dropping frames")
+
+    def clear_faults(self) -> None:
+        """Remove every latency, pause and drop (held bytes are delivered)."""
+        active = self.faults.describe()
+        self.faults.latency, self.faults.jitter, self.faults.drops = {}, {}, {}
+        self.faults.paused = set()
+        if active:
+            self._fault_note("client", "all faults cleared")
+
+    def cut(self, conn: Any = None, *, after: int | None = None, direction: str = "client") -> int:
+        """Cut a connection's TCP: both peers get a reset (RST), and neither sees a Close frame (1006).
+
+        Args:
+            conn: a connection number, a client (see :meth:`conn_of`), or None
+                for the newest open connection.
+            after: cut only after this many more bytes sent in ``direction``
+                (``"client"`` or ``"server"``): e.g. ``after=3`` lands in the middle
+                of the next frame. The bytes after them are dropped.
+
+        Returns the connection number.
+        """
+        connection = self._connection(conn)
+        if after is None:
+            async def now() -> None:
+                connection.kill(f"{FAULT}the lab cut the TCP connection")
+
+            self.loop_thread.run(now())  # type: ignore[union-attr]
+            return connection.conn
+        if direction not in ("client", "server"):
+            raise ValueError("direction must be 'client' or 'server'")
+        if after < 0:
+            raise ValueError("after is a number of bytes, >= 0")
+
+        async def later() -> None:
+            self.recorder.add(connection.conn, Note(direction, f"{FAULT}the lab will cut the TCP connection "  # type: ignore[arg-type]
+                                                                f"after {after} more bytes from the {direction}"))
+            connection.cut_after[direction] = after
+
+        self.loop_thread.run(later())  # type: ignore[union-attr]
+        return connection.conn
+
+    def disconnect(self, conn: Any = None, code: int = 1000, reason: str = "") -> int:
+        """Make the server close connection ``conn`` (its handler's ``ws.close(code, reason)``).
+
+        The server starts the closing handshake (RFC 6455 §7.1.2) and waits up
+        to ``close_timeout`` for the client's Close before dropping TCP.
+        ``conn`` is as for :meth:`cut`. Returns the connection number.
+        """
+        connection = self._connection(conn)
+        ws = self._server_connections.get(connection.conn)
+        if ws is None:
+            raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
+        self.recorder.add(connection.conn, Note("server", f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})"))
+        if isinstance(ws, websockets.asyncio.server.ServerConnection):
+            asyncio.run_coroutine_threadsafe(ws.close(code, reason), self.loop_thread.loop)  # type: ignore[union-attr]
+        else:
+            threading.Thread(target=ws.close, args=(code, reason), daemon=True,
+                             name=f"wslab-close-{connection.conn}").start()
+        return connection.conn
+
     # -- the record ----------------------------------------------------------
     def settle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
         """Wait until connections that are closing have closed and the wire is quiet."""
@@ -315,6 +613,10 @@ class Lab:
         if threading.current_thread() is not (self.loop_thread and self.loop_thread.thread):
             self.settle()
         return Trace(list(self.recorder.records), list(self.recorder.chunks))
+
+    def diagnose(self) -> Findings:
+        """How each connection ended and what went wrong, in plain words (``lab.trace.diagnose()``)."""
+        return self.trace.diagnose()
 
     def clear(self) -> None:
         """Forget what was recorded so far (connections keep their numbers)."""

@@ -7,8 +7,11 @@ whatever the decoder cannot parse still reaches the other side. End-of-stream
 is passed on with ``write_eof()`` (``websockets`` half-closes TCP after the
 closing handshake, RFC 6455 §7.1.1), and resets are passed on as resets.
 
-Faults (latency, jitter, a paused direction, a cut connection) are injected
-here, between reading and relaying.
+Faults are injected here, between reading and relaying: latency and jitter,
+a paused direction, dropped frames (the tap then relays whole frames only,
+cutting at the decoder's frame boundaries), and a cut connection, now or after
+a number of bytes. Each one leaves a :class:`~wslab.trace.Note` starting with
+:data:`FAULT` in the trace.
 """
 
 from __future__ import annotations
@@ -16,15 +19,34 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import socket
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .decode import DecodeError, Frame, Handshake, Sender, WireDecoder
 from .trace import Chunk, Note, Record, State, Tcp
 
 OTHER: dict[str, Sender] = {"client": "server", "server": "client"}
+ARROW = {"client": "client → server", "server": "server → client"}
 READ_SIZE = 65536
+#: Pending TCP connections the tap (and the lab's server) queue before refusing.
+BACKLOG = 1024
+#: Chunks a direction may have waiting to be relayed before the tap stops
+#: reading from that sender (TCP flow control then slows the sender down).
+QUEUE_CHUNKS = 64
+
+#: Notes about faults the lab injected start with this.
+FAULT = "fault: "
+#: Notes about a server handler that raised start with this.
+HANDLER_RAISED = "handler raised "
+#: The note the tap leaves on connections it cuts when the lab stops.
+LAB_STOPPED = "lab stopped"
+#: The note left on open connections when the lab stops its server.
+SERVER_STOPPING = "the lab is stopping its server"
+#: The note left when the lab makes the server close a connection.
+DISCONNECT = "the lab asked the server to close the connection"
 
 
 @dataclasses.dataclass
@@ -35,16 +57,37 @@ class Faults:
         latency: seconds added to every chunk sent by that side.
         jitter: up to this many extra seconds, at random (order is kept).
         paused: directions whose chunks are held until resumed.
+        drops: opcodes (``"PONG"`` ...) of frames the tap drops, per direction.
+        rng: the random source of the jitter (seeded by ``Lab(seed=...)``).
+
+    The lab replaces these containers instead of changing them in place, so
+    the tap's thread always sees a consistent value.
     """
 
     latency: dict[str, float] = dataclasses.field(default_factory=dict)
     jitter: dict[str, float] = dataclasses.field(default_factory=dict)
     paused: set[str] = dataclasses.field(default_factory=set)
+    drops: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
 
     def delay(self, sender: str) -> float:
+        """Seconds to hold the next chunk from ``sender``: latency plus random jitter."""
         extra = self.jitter.get(sender, 0.0)
         return self.latency.get(sender, 0.0) + (self.rng.uniform(0, extra) if extra else 0.0)
+
+    def describe(self, senders: Iterable[str] = ("client", "server")) -> list[str]:
+        """One sentence per fault in effect, e.g. ``"client → server: latency 50 ms"``."""
+        out = []
+        for sender in senders:
+            latency, jitter = self.latency.get(sender, 0.0), self.jitter.get(sender, 0.0)
+            if latency or jitter:
+                text = f"{ARROW[sender]}: latency {latency * 1000:g} ms"
+                out.append(text + (f" + up to {jitter * 1000:g} ms jitter" if jitter else ""))
+            if sender in self.paused:
+                out.append(f"{ARROW[sender]}: paused (the lab holds every byte)")
+            if self.drops.get(sender):
+                out.append(f"{ARROW[sender]}: dropping {', '.join(sorted(self.drops[sender]))} frames")
+        return out
 
 
 class Recorder:
@@ -114,22 +157,61 @@ class StateTracker:
         return self._set("server", "CLOSED", cause) + self._set("client", "CLOSED", cause)
 
 
+class _Cut:
+    """Relay queue item: cut the connection here (after the bytes queued before it)."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+
+def _reset(writer: Any) -> None:
+    """Abort ``writer``'s socket with an RST rather than a FIN (SO_LINGER 0)."""
+    try:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, ValueError):
+        pass
+    try:
+        writer.transport.abort()
+    except Exception:
+        pass
+
+
 class TapConnection:
-    """One relayed TCP connection: two pumps, one decoder, one state tracker."""
+    """One relayed TCP connection: two pumps, two relays, one decoder, one state tracker.
+
+    A pump reads one sender's bytes, records and decodes them and queues them;
+    its relay writes them to the other side when the faults allow.
+    """
 
     def __init__(self, tap: Tap, conn: int, reader, writer) -> None:
         self.tap = tap
         self.conn = conn
         self.client_reader, self.client_writer = reader, writer
         self.server_reader = self.server_writer = None
+        peer = writer.get_extra_info("peername")
+        #: The client's TCP port (how the lab finds the connection of a client).
+        self.client_port: int | None = peer[1] if peer else None
+        #: The tap's own port towards the server (what the server sees as the peer).
+        self.upstream_port: int | None = None
         self.decoder = WireDecoder()
         self.states = StateTracker()
         self.offsets = {"client": 0, "server": 0}
         self.eof = {"client": False, "server": False}
         self.done = asyncio.Event()
+        #: The lab cut this connection (a fault, or the lab stopping).
         self.cut = False
+        #: The connection is over both ways (cut, or reset by a peer): stop relaying.
+        self.dead = False
         #: A Close frame, a rejection, an EOF or a reset was seen: the end is near.
         self.closing = False
+        #: Cut the connection after this many more bytes from that sender.
+        self.cut_after: dict[str, int] = {}
+        self._held = {"client": bytearray(), "server": bytearray()}
+        self._released = {"client": 0, "server": 0}
+        self._due = {"client": 0.0, "server": 0.0}
+        self._tasks: list[asyncio.Task] = []
 
     def record(self, event: Any, t: float | None = None) -> None:
         self.tap.recorder.add(self.conn, event, t)
@@ -144,6 +226,11 @@ class TapConnection:
             for change in self.states.event(event):
                 self.record(change, t)
 
+    @property
+    def opened(self) -> bool:
+        """The server's ``101`` has crossed the wire."""
+        return self.states.state["server"] in ("OPEN", "CLOSING")
+
     async def run(self) -> None:
         try:
             host, port = self.tap.upstream
@@ -154,43 +241,74 @@ class TapConnection:
                 self.client_writer.transport.abort()
                 self.record(Tcp("server", "reset", "upstream unreachable"))
                 return
+            sockname = self.server_writer.get_extra_info("sockname")
+            self.upstream_port = sockname[1] if sockname else None
             t = self.tap.recorder.clock()
             self.record(Tcp("client", "connect"), t)
             for change in self.states.connected():
                 self.record(change, t)
-            await asyncio.gather(
-                self.pump("client", self.client_reader, self.server_writer),
-                self.pump("server", self.server_reader, self.client_writer),
-            )
+            for sender in ("client", "server"):
+                for text in self.tap.faults.describe([sender]):
+                    self.record(Note(sender, f"{FAULT}{text} (in effect)"), t)
+            queues = {sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
+            self._tasks = [
+                asyncio.create_task(self.pump("client", self.client_reader, queues["client"], self.server_writer)),
+                asyncio.create_task(self.pump("server", self.server_reader, queues["server"], self.client_writer)),
+                asyncio.create_task(self.relay("client", queues["client"], self.server_writer)),
+                asyncio.create_task(self.relay("server", queues["server"], self.client_writer)),
+            ]
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
             for writer in (self.client_writer, self.server_writer):
                 if writer is not None:
-                    writer.transport.abort() if self.cut else writer.close()
+                    writer.transport.abort() if self.dead else writer.close()
             for change in self.states.closed("TCP connection closed"):
                 self.record(change)
+            self._tasks = []
             self.done.set()
 
-    async def pump(self, sender: Sender, reader, writer) -> None:
-        """Read from ``sender``, record, decode, relay to the other side."""
-        queue: asyncio.Queue = asyncio.Queue()
-        relay = asyncio.create_task(self.relay(sender, queue, writer))
-        try:
-            while True:
-                try:
-                    data = await reader.read(READ_SIZE)
-                except (ConnectionError, OSError) as exc:
-                    self.closing = True
-                    self.record(Tcp(sender, "reset", type(exc).__name__))
-                    await queue.put(None)
-                    self.abort(writer)
+    async def pump(self, sender: Sender, reader, queue: asyncio.Queue, other) -> None:
+        """Read from ``sender``, record, decode, queue for the relay."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data = await reader.read(READ_SIZE)
+            except (ConnectionError, OSError) as exc:
+                if self.dead:
                     return
+                # A reset ends the connection both ways: pass it on, stop relaying.
+                self.dead = self.closing = True
                 t = self.tap.recorder.clock()
-                if not data:
-                    self.eof[sender] = self.closing = True
-                    self.record(Tcp(sender, "eof"), t)
-                    self.record_decoded(self.decoder.eof(sender), t)
-                    await queue.put(b"")
-                    break
+                self.record(Tcp(sender, "reset", type(exc).__name__), t)
+                for side in (sender, OTHER[sender]):
+                    if not self.eof[side]:
+                        self.record_decoded(self.decoder.eof(side), t)
+                _reset(other)
+                self._cancel_others()
+                return
+            if self.dead:
+                return
+            t = self.tap.recorder.clock()
+            when = loop.time()
+            if not data:
+                self.eof[sender] = self.closing = True
+                self.record(Tcp(sender, "eof"), t)
+                self.record_decoded(self.decoder.eof(sender), t)
+                await self._release(sender, queue, b"", [], when, t, everything=True)
+                await queue.put((when, b""))
+                return
+            cut, dropped = None, 0
+            budget = self.cut_after.get(sender)
+            if budget is not None:
+                if len(data) >= budget:
+                    data, dropped = data[:budget], len(data) - budget
+                    del self.cut_after[sender]
+                    cut = _Cut(f"{FAULT}the lab cut the TCP connection after {budget} more bytes from the "
+                               f"{sender}" + (f", dropping the {dropped} bytes after them" if dropped else ""))
+                else:
+                    self.cut_after[sender] = budget - len(data)
+            events: list = []
+            if data:
                 self.tap.recorder.add_chunk(Chunk(t, self.conn, sender, self.offsets[sender], data))
                 self.offsets[sender] += len(data)
                 try:
@@ -198,31 +316,80 @@ class TapConnection:
                 except Exception as exc:  # the decoder must never stop the relay
                     events = [DecodeError(sender, self.offsets[sender], f"decoder crashed: {exc!r}")]
                 self.record_decoded(events, t)
-                await queue.put(data)
-        finally:
-            await relay
+            await self._release(sender, queue, data, events, when, t, everything=cut is not None)
+            if cut is not None:
+                await queue.put((when, cut))
+                return
+
+    async def _release(self, sender: Sender, queue: asyncio.Queue, data: bytes, events: list, when: float,
+                       t: float, *, everything: bool) -> None:
+        """Queue ``data``, just read from ``sender``: all of it, or whole frames minus dropped ones."""
+        drops = self.tap.faults.drops.get(sender)
+        held = self._held[sender]
+        if not drops and not held:  # the usual case: relay as read
+            self._released[sender] = self.offsets[sender]
+            if data:
+                await queue.put((when, data))
+            return
+        held += data
+        stream = self.decoder.decoder(sender)
+        start = self._released[sender]
+        end = self.offsets[sender]
+        if drops and not everything and stream.state in ("head", "body", "frames"):
+            end = stream.offset  # hold a frame until it is complete, so it can be dropped whole
+        data = bytes(held[: end - start])
+        del held[: end - start]
+        self._released[sender] = end
+        if drops:
+            pieces, pos = [], 0
+            for event in events:
+                if isinstance(event, Frame) and event.opcode in drops and event.offset >= start:
+                    first = event.offset - start
+                    pieces.append(data[pos:first])
+                    pos = first + len(event.wire)
+                    self.record(Note(sender, f"{FAULT}the lab dropped this {event.opcode} frame "
+                                             f"({ARROW[sender]})"), t)
+            data = b"".join(pieces) + data[pos:]
+        if data:
+            await queue.put((when, data))
 
     async def relay(self, sender: Sender, queue: asyncio.Queue, writer) -> None:
+        """Write what ``sender``'s pump queued to the other side, after the faults' delays."""
         faults = self.tap.faults
+        loop = asyncio.get_running_loop()
+        broken = False
         while True:
-            data = await queue.get()
-            if data is None:
+            item = await queue.get()
+            if item is None:
                 return
+            when, data = item
+            if broken:  # the other side is gone: keep draining so the pump never blocks
+                if data == b"" or isinstance(data, _Cut):
+                    return
+                continue
             delay = faults.delay(sender)
             if delay:
-                await asyncio.sleep(delay)
-            while sender in faults.paused and not self.cut:
+                # Latency, not throttling: each chunk is due `delay` after it was read, in order.
+                due = self._due[sender] = max(when + delay, self._due[sender])
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+            while sender in faults.paused and not self.dead:
                 await asyncio.sleep(0.01)
-            if self.cut:
+            if self.dead:
+                return
+            if isinstance(data, _Cut):
+                self.kill(data.note)
                 return
             try:
                 if data == b"":
                     if writer.can_write_eof():
                         writer.write_eof()
-                    return
-                writer.write(data)
-                await writer.drain()
+                else:
+                    writer.write(data)
+                    await writer.drain()
             except (ConnectionError, OSError, RuntimeError):
+                broken = True
+            if data == b"":
                 return
 
     def abort(self, writer) -> None:
@@ -232,13 +399,29 @@ class TapConnection:
             pass
 
     def kill(self, note: str) -> None:
-        """Cut the TCP connection both ways at once (both peers see a reset)."""
-        self.cut = True
-        self.record(Note("client", note))
-        self.record(Tcp("client", "reset", note))
+        """Cut the TCP connection both ways at once: both peers see a reset (RST).
+
+        Call on the tap's event loop. ``note`` says why, in the trace.
+        """
+        if self.dead:
+            return
+        self.cut = self.dead = self.closing = True
+        t = self.tap.recorder.clock()
+        self.record(Note("client", note), t)
+        self.record(Tcp("client", "reset", note), t)
+        for sender in ("client", "server"):  # a frame cut in half shows as a truncated frame
+            if not self.eof[sender]:
+                self.record_decoded(self.decoder.eof(sender), t)
         for writer in (self.client_writer, self.server_writer):
             if writer is not None:
-                self.abort(writer)
+                _reset(writer)
+        self._cancel_others()
+
+    def _cancel_others(self) -> None:
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
 
 
 class Tap:
@@ -254,7 +437,8 @@ class Tap:
         self.count = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self.server = await asyncio.start_server(self.accept, host, port)
+        # A deep backlog: a class connecting at once must not wait out SYN retries.
+        self.server = await asyncio.start_server(self.accept, host, port, backlog=BACKLOG)
         return self.server.sockets[0].getsockname()[1]
 
     async def accept(self, reader, writer) -> None:
@@ -272,11 +456,35 @@ class Tap:
     def active(self) -> list[TapConnection]:
         return list(self.connections.values())
 
+    def find(self, *, client_port: int | None = None, upstream_port: int | None = None) -> TapConnection | None:
+        """The open connection whose client (or upstream) TCP port is given, or None."""
+        for connection in self.active():
+            if (client_port is not None and connection.client_port == client_port) or (
+                upstream_port is not None and connection.upstream_port == upstream_port
+            ):
+                return connection
+        return None
+
+    async def finish(self, connections: Iterable[TapConnection], grace: float, note: str = LAB_STOPPED) -> None:
+        """Give ``connections`` up to ``grace`` seconds to end on their own, then cut the rest."""
+        waiting = [asyncio.ensure_future(c.done.wait()) for c in connections if not c.done.is_set()]
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=grace)
+            for future in pending:
+                future.cancel()
+        for connection in connections:
+            if not connection.done.is_set():
+                connection.kill(note)
+
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        # Connections already closing get a moment to finish on their own (the
+        # client's FIN usually follows the server's by a millisecond), so the
+        # trace shows a clean ending rather than a reset by the lab.
+        await self.finish([c for c in self.active() if c.closing], grace=1)
         for connection in self.active():
-            connection.kill("lab stopped")
+            connection.kill(LAB_STOPPED)
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=2)
         if self.server is not None:
