@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import websockets
 
-from wslab.exercises import (
-    ExerciseError, check_concurrent_hellos, check_frame_overhead, check_named_chat, check_no_blocking,
-    check_per_connection, check_push_handler, slow_shout,
-)
+# The checks 04-06 share with the other notebooks are tested in test_exercises.py.
+from wslab.exercises import ExerciseError, check_no_blocking, check_push_handler, slow_shout
 
 
 # -- check_push_handler (05) -------------------------------------------------------------
@@ -102,66 +99,3 @@ def test_no_blocking_explains_what_is_wrong(handler, message):
 
 def test_slow_shout_is_slow_and_shouts():
     assert slow_shout("hi") == "HI"
-
-
-# -- the existing checks these notebooks use, against right and unwritten answers ---------
-
-def per_connection(trace):
-    counts = {}
-    for f in trace.frames:
-        if f.sender == "client" and f.opcode == "TEXT":
-            counts[f.conn] = counts.get(f.conn, 0) + 1
-    return counts
-
-
-def named_chat():
-    clients = set()
-
-    async def handler(ws):
-        name = await ws.recv()
-        clients.add(ws)
-        try:
-            async for message in ws:
-                websockets.broadcast(clients, f"{name}: {message}")
-        finally:
-            clients.discard(ws)
-
-    return handler
-
-
-def frame_overhead(length, masked):
-    return 2 + (2 if 125 < length < 65536 else 8 if length >= 65536 else 0) + (4 if masked else 0)
-
-
-async def hellos(url, n):
-    async def one():
-        async with websockets.connect(url, proxy=None) as ws:
-            await ws.send("Hello Server")
-            return await ws.recv()
-
-    return await asyncio.gather(*(one() for _ in range(n)))
-
-
-@pytest.mark.parametrize("check, solution", [
-    (check_per_connection, per_connection), (check_named_chat, named_chat),
-    (check_frame_overhead, frame_overhead), (check_concurrent_hellos, hellos),
-])
-def test_solutions_pass(check, solution):
-    assert check(solution) is None
-
-
-def unwritten(*args):
-    raise NotImplementedError
-
-
-async def unwritten_async(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check, stub", [
-    (check_per_connection, unwritten), (check_named_chat, unwritten),
-    (check_frame_overhead, unwritten), (check_concurrent_hellos, unwritten_async),
-])
-def test_student_stubs_get_the_not_implemented_message(check, stub):
-    with pytest.raises(ExerciseError, match="NotImplementedError"):
-        check(stub)

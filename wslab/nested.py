@@ -11,7 +11,6 @@ The lab itself never needs it: it runs on its own loop in its own thread.
 from __future__ import annotations
 
 import asyncio
-import sys
 
 
 def is_nested_asyncio_allowed() -> bool:
