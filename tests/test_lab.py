@@ -231,3 +231,24 @@ def test_rerunning_a_notebook_cell_stops_the_lab_it_made_before():
         for lab in shell.user_ns.get("labs", []):
             lab.stop()
         IPython.core.interactiveshell.InteractiveShell.clear_instance()
+
+
+def test_labs_left_running_are_stopped_at_interpreter_exit():
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import atexit
+        # Registered before wslab's own exit hook, so it runs after it (atexit is last-in, first-out).
+        atexit.register(lambda: print("after exit:", lab.running, ws.close_code))
+        import wslab
+        lab = wslab.Lab("echo").start()
+        ws = lab.connect_sync()
+        ws.send("Hello Server"); ws.recv()
+        # and nothing else: the lab and the client are left open
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "after exit: False 1001" in result.stdout, result.stdout + result.stderr
+    assert "Task was destroyed" not in result.stderr and "Traceback" not in result.stderr, result.stderr
