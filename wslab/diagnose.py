@@ -428,7 +428,9 @@ class _Connection:
                         f"({ARROW[peer]} paused), so the {closer} dropped TCP {_duration(end.t - first.t)} after "
                         f"its Close (its close_timeout) and reports 1006"), False
             said = f" {answer.close_reason!r}" if answer.close_reason else ""
-            return f"; the {peer} answered with Close {_code(answer.close_code)}{said}", True
+            what = "an empty Close (no status code, reported as 1005)" if answer.close_code is None else \
+                f"Close {_code(answer.close_code)}"
+            return f"; the {peer} answered with {what}{said}", True
         if self.cut is not None and self.cut.t >= first.t:
             return f"; then the lab cut TCP at {_ms(self.cut.t)} before the {peer} answered", False
         if end is not None and end.t >= first.t:

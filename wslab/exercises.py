@@ -1,8 +1,7 @@
 """Checks for the notebooks' exercises, and student versions of the notebooks.
 
 Each ``check_*`` function takes what the student wrote (usually a function),
-runs it on real inputs, and either prints a short "✓ ..." line and returns
-True, or raises :class:`ExerciseError` saying what was expected and what the
+runs it on real inputs, and either prints a short "✓ ..." line, or raises :class:`ExerciseError` saying what was expected and what the
 student's code produced. A function whose body is still
 ``raise NotImplementedError`` gets a message that says so.
 
@@ -538,3 +537,69 @@ def check_no_blocking(fn: Callable) -> None:
                             f"({span:.1f} s for two {SLOW} s calls): slow_shout blocked the server's event loop.\n"
                             f"  hint: run it in a worker thread: reply = await asyncio.to_thread(slow_shout, message)")
     return _ok("both clients were answered together: the slow call ran in a thread and the loop kept serving")
+
+
+# -- 03 closing: added check -------------------------------------------------------------
+#: The connections :func:`check_close_codes` records, in order: how each one ends, and the code
+#: the client reports (RFC 6455 §7.1.5, §7.4.1).
+CLOSE_CASES = (
+    ("the client sends Close 1000 and the server answers", 1000),
+    ("the server closes with 4000 'maintenance'", 4000),
+    ("the client sends a Close frame with no body, and the server echoes it", 1005),
+    ("the lab cuts TCP: no Close frame at all", 1006),
+    ("the client sends a TEXT frame that is not UTF-8", 1007),
+)
+
+_CLOSE_HINTS = {
+    1005: "the server's Close frame has no status code (frame.close_code is None): RFC 6455 §7.1.5 reports 1005",
+    1006: "the server sent no Close frame before TCP ended: RFC 6455 §7.1.5 reports 1006",
+}
+
+
+def check_close_codes(fn: Callable) -> None:
+    """``fn(trace)`` returns ``{conn: code}``: the close code each connection's client reports.
+
+    That is the code in the server's Close frame; 1005 if that frame has no
+    status code, 1006 if the server sent no Close frame (RFC 6455 §7.1.5).
+    """
+    from .lab import Lab
+
+    with Lab("echo", seed=3, close_timeout=0.3) as lab:
+        with lab.raw() as raw:
+            raw.handshake()
+            raw.send_close(1000)
+            raw.read_close()
+            raw.wait_closed()
+        with lab.raw() as raw:
+            raw.handshake()
+            lab.disconnect(raw, 4000, "maintenance")
+            raw.read_close()
+            raw.send_close(4000, "maintenance")
+            raw.wait_closed()
+        with lab.raw() as raw:
+            raw.handshake()
+            raw.send_frame("CLOSE")
+            raw.read_close()
+            raw.wait_closed()
+        with lab.raw() as raw:
+            raw.handshake()
+            lab.cut(raw)
+            raw.wait_closed()
+        with lab.raw() as raw:
+            raw.handshake()
+            raw.send_frame("TEXT", b"caf\xc3")
+            raw.read_close()
+            raw.wait_closed()
+        trace = lab.trace
+    expected = {conn: code for conn, (_, code) in zip(trace.connections, CLOSE_CASES)}
+    got = _call("close_codes", fn, trace, expected=expected)
+    if not isinstance(got, dict):
+        raise ExerciseError(f"close_codes: expected a dict {{conn: code}}, like {_short(expected, 120)}\n"
+                            f"  you gave: {_short(got, 120)}")
+    for (conn, code), (case, _) in zip(expected.items(), CLOSE_CASES):
+        _expect("close_codes", f"connection {conn} ({case})", got.get(conn), code,
+                _CLOSE_HINTS.get(code, "the code in the server's Close frame: frame.close_code"))
+    extra = sorted(set(got) - set(expected))
+    if extra:
+        raise ExerciseError(f"close_codes: the trace has connections {sorted(expected)}, but you also gave {extra}")
+    return _ok("close_codes reports 1000, 4000, 1005, 1006 and 1007, as the client does (RFC 6455 §7.1.5)")
