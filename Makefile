@@ -5,12 +5,17 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test install tools fonts notebooks student bench clean
+.PHONY: lab test install install-lab tools fonts notebooks student bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# What the notebooks need (wslab, JupyterLab, nest-asyncio2) ...
+install-lab: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[notebooks]'
+
+# ... and what the tests need on top (pytest, hypothesis, nbval, Playwright).
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
@@ -21,8 +26,9 @@ tools: fonts
 fonts:
 	bash scripts/install-fonts
 
-lab: install fonts
-	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
+# (JupyterLab refuses to run as root unless told; containers often are root.)
+lab: install-lab fonts
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-start-here.ipynb
 
 test: install tools
 	$(BIN)/pytest
