@@ -106,7 +106,7 @@ def upgrade_request(host, path, key):
 
 RIGHT = [
     (ex.check_server_messages, lambda t: [f.text for f in t.frames if f.sender == "server" and f.opcode == "TEXT"]),
-    (ex.check_accept, accept),
+    (ex.check_accept_key, accept),
     (ex.check_upgrade_request, upgrade_request),
     (ex.check_token_gate, token_gate),
     (ex.check_unmask, unmask),
@@ -139,7 +139,7 @@ def test_unwritten_answers_say_so(check):
 
 # -- wrong answers: what was expected, what they produced ----------------------------------
 def test_wrong_accept_shows_expected_and_given():
-    message = fails(ex.check_accept, lambda key: hashlib.sha1((key + GUID).encode()).hexdigest(),
+    message = fails(ex.check_accept_key, lambda key: hashlib.sha1((key + GUID).encode()).hexdigest(),
                     "expected: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='", "you gave: 'b37a4f2c", "hint")
     assert "dGhlIHNhbXBsZSBub25jZQ==" in message
 
@@ -184,7 +184,7 @@ def test_sequential_hellos_are_caught():
 
 
 def test_a_non_function_is_refused():
-    fails(ex.check_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "expected a function, got str")
+    fails(ex.check_accept_key, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "expected a function, got str")
 
 
 # -- student versions ---------------------------------------------------------------------
@@ -195,13 +195,13 @@ SOURCE = """def accept(key):
     return base64.b64encode(digest).decode()
     ### END SOLUTION
 
-check_accept(accept)
+check_accept_key(accept)
 """
 
 
 def test_strip_solutions_keeps_indentation_and_the_rest():
     assert ex.strip_solutions(SOURCE) == (
-        'def accept(key):\n    """Your code here."""\n    raise NotImplementedError\n\ncheck_accept(accept)\n')
+        'def accept(key):\n    """Your code here."""\n    raise NotImplementedError\n\ncheck_accept_key(accept)\n')
 
 
 def test_make_student_clears_outputs_of_solution_cells_only(tmp_path):

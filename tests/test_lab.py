@@ -252,3 +252,17 @@ def test_labs_left_running_are_stopped_at_interpreter_exit():
     assert result.returncode == 0, result.stderr
     assert "after exit: False 1001" in result.stdout, result.stdout + result.stderr
     assert "Task was destroyed" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_refused_handshake_is_red_in_the_html_table():
+    from websockets.exceptions import InvalidStatus
+
+    with Lab("echo", origins=["https://school.example"]) as lab:
+        with pytest.raises(InvalidStatus):
+            lab.connect_sync(origin="https://evil.example")
+        trace = lab.trace
+    rows = trace._repr_html_().split("<tr")
+    refused = [row for row in rows if "403 Forbidden" in row]
+    accepted_request = [row for row in rows if "GET / HTTP/1.1" in row]
+    assert refused and "#fce8e6" in refused[0]
+    assert accepted_request and "#fce8e6" not in accepted_request[0]

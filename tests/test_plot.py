@@ -484,6 +484,84 @@ def test_draws_without_warnings(recwarn):
     assert not [w for w in recwarn if "Glyph" in str(w.message) or "layout" in str(w.message).lower()]
 
 
+# -- row labels ---------------------------------------------------------------------------
+
+STEPS = ["", "step 1", "steps 2–3", "step 4", "steps 5–6", "step 7", "step 8", "step 9", "step 9"]
+
+
+def events(records) -> list[Record]:
+    return [r for r in records if r.kind != "state"]
+
+
+def test_row_labels_sit_on_their_rows_at_the_right():
+    records = lifecycle()
+    assert len(events(records)) == len(STEPS)
+    ax = plot.timeline(records, labels=STEPS)
+    got = texts(ax, "row-label")
+    assert [t.get_text() for t in got] == [s for s in STEPS if s]  # '' draws nothing
+    rows = list(ax.get_yticks())  # one tick per row, in time order
+    assert [t.get_position()[1] for t in got] == [y for y, s in zip(rows, STEPS) if s]
+    # Each label is on the same row as its event's arrow: "step 4" on the client's TEXT frame.
+    hello = next(t for t in texts(ax, "frame") if "Hello Server" in t.get_text())
+    assert next(t for t in got if t.get_text() == "step 4").get_position()[1] == hello.xy[1]
+    server_x = max(line.get_xdata()[0] for line in ax.lines if line.get_gid() == "lifeline-line")
+    assert all(t.get_position()[0] > server_x for t in got)
+    leaders = [line for line in ax.lines if line.get_gid() == "row-label-line"]
+    assert len(leaders) == len(got)
+
+
+def test_row_labels_reach_trace_plot():
+    from wslab.trace import Trace
+
+    ax = Trace(lifecycle()).plot(labels=STEPS, title="steps")
+    assert len(texts(ax, "row-label")) == 8
+    assert ax.get_title() == "steps"
+
+
+def test_row_labels_must_match_the_events():
+    with pytest.raises(ValueError, match="got 3 labels for 9 events"):
+        plot.timeline(lifecycle(), labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="one per event"):
+        plot.timeline(lifecycle(), labels=STEPS + ["extra"])
+    with pytest.raises(TypeError, match="single string"):
+        plot.timeline(lifecycle(), labels="step 1")
+    # conn= picks the events first: one label per event of connection 2.
+    records = chat(3)
+    two = events([r for r in records if r.conn == 2])
+    ax = plot.timeline(records, conn=2, labels=[f"e{i}" for i in range(len(two))])
+    assert len(texts(ax, "row-label")) == len(two)
+
+
+def test_row_labels_with_thinning_join_the_collapsed_frames():
+    records = burst(200)
+    n = len(events(records))
+    names = ["odd" if i % 2 else "even" for i in range(n)]
+    ax = plot.timeline(records, max_frames=10, labels=names)
+    assert "showing" in ax.get_title()
+    got = [t.get_text() for t in texts(ax, "row-label")]
+    assert len(got) == len(ax.get_yticks())  # one label per drawn row, not per event
+    assert len(got) < n
+    assert "even, odd" in got or "odd, even" in got  # a group row shows its frames' labels
+
+
+@pytest.mark.parametrize("given_ax", [False, True])
+def test_row_labels_do_not_overlap_and_fit(given_ax):
+    ax = plt.subplots(figsize=(8, 6), layout="constrained")[1] if given_ax else None
+    ax = plot.timeline(lifecycle(), ax=ax, labels=["a very long label for the first row"] + STEPS[1:])
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in ax.texts
+             if t.get_gid() in EVENT_GIDS | {"row-label"}]
+    assert sum(gid == "row-label" for gid in (t.get_gid() for t in ax.texts)) == 9
+    for i, (text_a, a) in enumerate(boxes):
+        assert fig.bbox.x0 <= a.x0 and a.x1 <= fig.bbox.x1, text_a
+        for text_b, b in boxes[i + 1:]:
+            overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert overlap_x <= 1 or overlap_y <= 1, (text_a, text_b)
+
+
 # -- sizes -----------------------------------------------------------------------------
 
 def test_sizes_header_and_payload():

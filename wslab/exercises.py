@@ -157,7 +157,7 @@ def check_server_messages(fn: Callable) -> None:
 
 
 # -- 01 handshake -----------------------------------------------------------------
-def check_accept(fn: Callable) -> None:
+def check_accept_key(fn: Callable) -> None:
     """``fn(key)`` computes Sec-WebSocket-Accept (RFC 6455 §4.2.2)."""
     cases = ["dGhlIHNhbXBsZSBub25jZQ==", base64.b64encode(bytes(range(16))).decode(), "x3JJHMbDL1EzLkh9GBhXDw=="]
     for key in cases:

@@ -94,6 +94,8 @@ _MAX_FIG_H = 40.0       # inches
 _MAX_CHARS = 400        # no text is longer than this before fitting
 _DETAIL_LINES = 2       # detail text below an arrow wraps to at most this many lines
 _GREY = "#4d5656"
+_LABEL_MAX_PT = 200.0   # a row label is cut short (…) beyond this width
+_LABEL_PAD_PT = 28.0    # between the last server lifeline and the row labels (a leader line)
 
 
 # -- text helpers -------------------------------------------------------------------
@@ -359,6 +361,26 @@ def _select(records: Sequence[Record], max_frames: int | None) -> tuple[list[_It
     return items, shown, total
 
 
+def _row_labels(items: Sequence[_Item], records: Sequence[Record], labels: Sequence[str] | None) -> list[str]:
+    """The label of each row: ``labels`` has one per event (record that is not a state change)."""
+    if labels is None:
+        return [""] * len(items)
+    if isinstance(labels, str):
+        raise TypeError("labels: expected a list of strings, one per event, got a single string")
+    labels = [str(text) for text in labels]
+    events = [r for r in records if r.kind != "state"]
+    if len(labels) != len(events):
+        raise ValueError(
+            f"labels: got {len(labels)} labels for {len(events)} events; give one per event (every record whose "
+            f"kind is not 'state', in time order, after conn=), with '' for events that need no label")
+    by_record = {id(r): text for r, text in zip(events, labels)}
+    out = []
+    for item in items:
+        texts = [by_record.get(id(r), "") for r in item.records]
+        out.append(", ".join(dict.fromkeys(text for text in texts if text)))
+    return out
+
+
 def _conn_filter(records: Sequence[Record], conn: int | Iterable[int] | None) -> list[Record]:
     recs = sorted(records, key=lambda r: r.t)
     if conn is None:
@@ -560,6 +582,15 @@ class _Painter:
                      parse_math=False, zorder=4, clip_on=False, linespacing=1.15,
                      multialignment="left" if left_aligned else "right")
 
+    def row_label(self, item: _Item, text: str, x_from: float, x: float, x_to: float) -> None:
+        """``text`` at ``x``, on ``item``'s row, joined to its lane by a dotted leader line ``x_from`` → ``x_to``."""
+        self.ax.plot([x_from, x_to], [item.y, item.y], color="#aab7b8", lw=0.9, ls=(0, (1, 2)), zorder=1,
+                     gid="row-label-line", solid_capstyle="butt")
+        self.ax.text(x, item.y, text, ha="left", va="center", fontsize=self.size, color="#1b2631",
+                     fontweight="bold", fontfamily=self.family, gid="row-label", parse_math=False, zorder=5,
+                     clip_on=False, bbox=dict(boxstyle="round,pad=0.25", facecolor="#f4f6f7", edgecolor="#aab7b8",
+                                               lw=0.8))
+
     def group_background(self, item: _Item) -> None:
         xc, xs = self.lanes[item.conn]
         self.ax.add_patch(Rectangle((xc + _BAND / 2, item.top + 0.08), xs - xc - _BAND, item.height - 0.16,
@@ -576,6 +607,7 @@ def timeline(
     conn: int | Iterable[int] | None = None,
     max_frames: int | None = 60,
     title: str | None = None,
+    labels: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw a sequence diagram of the WebSocket connection(s) in ``records``.
@@ -593,13 +625,20 @@ def timeline(
         conn: draw only this connection (or these connections).
         max_frames: how many frames to draw one by one (None: all).
         title: the title; a line saying how many frames are shown is added when thinning.
+        labels: one text per event, in time order, drawn at the right of the diagram on
+            that event's row (e.g. ``"step 1"``; ``""`` for none). An event is a record
+            that is not a state change (``[r for r in trace if r.kind != "state"]``),
+            after ``conn=`` has picked connections. A row of collapsed frames (see
+            ``max_frames``) shows the distinct labels of its frames, joined by ", ".
+            ValueError if the number of labels is not the number of events.
         **kwargs: passed to every event's ``ax.annotate`` (e.g. ``fontsize=12``);
             ``arrowprops=`` is merged into each arrow's properties.
 
     Returns:
         The Axes. Event texts carry gids: ``"frame"``, ``"group"``, ``"handshake"``,
         ``"tcp"``, ``"error"``, ``"note"`` (details below arrows: ``"detail"``),
-        lifeline heads ``"lifeline"``; state bands are Rectangles with gid ``"state"``.
+        lifeline heads ``"lifeline"``, ``labels`` ``"row-label"``; state bands are
+        Rectangles with gid ``"state"``.
     """
     recs = _conn_filter(records, conn)
     kwargs = dict(kwargs)
@@ -608,6 +647,7 @@ def timeline(
     conns = sorted({r.conn for r in recs})
     single = len(conns) == 1
     items, shown, total = _select(recs, max_frames)
+    row_labels = _row_labels(items, recs, labels)
 
     # Lanes side by side; x is in inches when we make the figure.
     n_lanes = max(1, len(conns))
@@ -615,11 +655,22 @@ def timeline(
     step = lane_w + _LANE_GAP
     lanes = {c: (k * step, k * step + lane_w) for k, c in enumerate(conns)}
     x_lo, x_hi = -_LANE_GAP / 2, (n_lanes - 1) * step + lane_w + _LANE_GAP / 2
+    # The labels' column, at the right of the last lane: its width in points.
+    label_texts = [_cut(_clean(text), _LABEL_MAX_PT, size) for text in row_labels]
+    col_pt = max((_width_pt(text, size) for text in label_texts if text), default=0.0)
+    col_pt = col_pt + _LABEL_PAD_PT + 0.5 * size + 4 if col_pt else 0.0  # leader line, the box's padding
+    x_last = max((xs for _xc, xs in lanes.values()), default=0.0) + _BAND / 2  # right of the last lifeline
     if ax is None:
         pt_per_x = 72.0
+        x_hi = max(x_hi, x_last + col_pt / pt_per_x)
     else:
         pos = ax.get_position()
-        pt_per_x = 72.0 * pos.width * ax.figure.get_figwidth() / (x_hi - x_lo)
+        width_pt = 72.0 * pos.width * ax.figure.get_figwidth()
+        x_hi0 = x_hi
+        for _ in range(8):  # the column takes col_pt points of the Axes' width: a fixed point
+            pt_per_x = width_pt / (x_hi - x_lo)
+            x_hi = max(x_hi0, x_last + col_pt / pt_per_x)
+        pt_per_x = width_pt / (x_hi - x_lo)
     label_pt = (lane_w - _BAND) * pt_per_x - 1.3 * size - 6  # leave room for the arrow head
 
     # Labels first: a row is taller when it has detail lines below its arrow.
@@ -708,6 +759,11 @@ def timeline(
             paint.group_background(item)
         paint.row(item, spec)
         families.update(spec.legend)
+    x_col = x_last + (_LABEL_PAD_PT + 0.25 * size) / pt_per_x
+    for item, text in zip(items, label_texts):
+        if text:
+            x_from = paint.x(item.conn, "server") + _BAND / 2 + 3 / pt_per_x
+            paint.row_label(item, text, x_from, x_col, x_col - (0.25 * size + 3) / pt_per_x)
     ax.set_yticks([it.y for it in items], [_fmt_dt(it.records[0].t - t0) for it in items])
     ax.set_ylabel("time since first event (ms), running down\none row per event, in time order (not to scale)",
                   fontsize=max(9.0, size - 1), color=_GREY)

@@ -270,7 +270,8 @@ class Trace(Sequence[Record]):
         for (t, conn, direction, kind, what), r in zip(self.rows(), self.records):
             if r.kind == "state":
                 continue
-            bad = r.kind == "error" or getattr(r.event, "problems", ())
+            rejected = r.kind == "handshake" and r.status not in (None, 101)  # a refused handshake (§4.4)
+            bad = r.kind == "error" or getattr(r.event, "problems", ()) or rejected
             colour = "#fce8e6" if bad else colours[kind]
             body.append(f'<tr style="background:{colour}"><td style="text-align:right">{t}</td>'
                         f'<td>{conn}</td><td>{direction}</td><td>{kind}</td>'
