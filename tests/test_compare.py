@@ -282,3 +282,28 @@ def test_plot_keeps_plain_tick_labels_when_called_again_and_with_shared_axes():
         labels = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
         assert labels and not any("$" in label or "^" in label for label in labels), labels
     plt.close(fig)
+
+
+def test_plot_titles_say_how_many_updates_each_run_had_and_labels_show_one_off_bytes():
+    fig, ax = plt.subplots()
+    plot_comparison(FAKE, ax=ax)
+    assert ax.get_title().startswith("loopback (127.0.0.1): each dot is one of 10 updates\n")
+    fewer = Comparison(5, 0.02, 0.01, 0.0, (fake("short polling", 0.006, 300, 500),))
+    plot_comparison(fewer, ax=ax)
+    assert ax.get_title().startswith(
+        "loopback (127.0.0.1): each dot is one update (10 per method; 5 for short polling every 10 ms)\n")
+    plt.close(fig)
+    once = Comparison(10, 0.02, 0.1, 0.0, (MethodResult("websocket", (0.001,) * 10, 0, 0, 0, 120, 410, (b"", b"")),))
+    ax = plot_comparison(once)
+    [label] = [t.get_text() for t in ax.texts if t.get_gid() == "method"]
+    assert label.endswith("12 B per update + 410 B once")
+    plt.close(ax.figure)
+
+
+def test_plot_labels_the_shared_x_axis_once():
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, sharey=True)
+    plot_comparison(FAKE, ax=top)
+    plot_comparison(FAKE, ax=bottom)
+    assert top.get_xlabel() == "" and bottom.get_xlabel().startswith("bytes on the wire per update")
+    assert top.get_xlim() == bottom.get_xlim()
+    plt.close(fig)

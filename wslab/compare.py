@@ -646,8 +646,10 @@ def plot_comparison(result: Comparison, *, ax=None, **kwargs):
     Each dot is one update's latency (log scale); the thick bar is the median,
     the thin one the 95th percentile. The x position is the method's bytes on
     the wire per update, both directions (log scale). Down and to the left is
-    better. Each method is labelled in the right margin. Call it again with the
-    same ``ax`` to add another comparison to the picture.
+    better. Each method is labelled in the right margin, with its one-off bytes
+    (the WebSocket's handshakes), which the x position leaves out. Call it again
+    with the same ``ax`` to add another comparison to the picture; the title then
+    says how many updates each run had.
 
     Args:
         result: a :class:`Comparison`.
@@ -666,7 +668,8 @@ def plot_comparison(result: Comparison, *, ax=None, **kwargs):
     state = getattr(ax, "_wslab_comparison", None)
     first = state is None
     if first:
-        state = ax._wslab_comparison = {"rtt": result.rtt, "labels": []}
+        state = ax._wslab_comparison = {"rtt": result.rtt, "labels": [], "runs": []}
+    state["runs"].append(result)
     tag = "" if result.rtt == state["rtt"] else f", rtt {result.rtt * 1000:g} ms"
     _log_axes(ax)
     dot_kw = dict(s=14, alpha=0.45, linewidths=0, zorder=3)
@@ -681,19 +684,20 @@ def plot_comparison(result: Comparison, *, ax=None, **kwargs):
         for value, lw, gid in ((r.median, 3.0, "median"), (r.p95, 1.4, "p95")):
             ax.plot([x / 1.2, x * 1.2], [value * 1000] * 2, color=colour, lw=lw, solid_capstyle="butt",
                     zorder=4, gid=gid)
+        once = f" + {r.setup} B once" if r.setup else ""
         label = ax.annotate(
-            f"{result.label(r)}{tag}\nmedian {_ms(r.median)}, p95 {_ms(r.p95)}\n{x:.0f} B per update",
+            f"{result.label(r)}{tag}\nmedian {_ms(r.median)}, p95 {_ms(r.p95)}\n{x:.0f} B per update{once}",
             xy=(x * 1.2, r.median * 1000), xycoords="data", xytext=(1.03, 0.5), textcoords="axes fraction",
             va="center", ha="left", fontsize=9, color=colour, gid="method", annotation_clip=False,
             arrowprops=dict(arrowstyle="-", color=colour, lw=0.7, alpha=0.5, shrinkA=0, shrinkB=0,
                             relpos=(0.0, 0.5)))
         state["labels"].append((label, r.median * 1000))
+    ax.set_title(f"{_where(state['runs'])}\n"
+                 "thick bar: median, thin bar: 95th percentile; down and left is better", fontsize=10.5)
     if first:
-        where = "loopback (127.0.0.1)" if not result.rtt else f"127.0.0.1 + {result.rtt * 1000:g} ms round trip"
-        ax.set_xlabel("bytes on the wire per update (both directions, log scale)", fontsize=10)
+        if ax.xaxis.get_tick_params().get("labelbottom", True):  # not the upper Axes of a shared x axis
+            ax.set_xlabel("bytes on the wire per update (both directions, log scale)", fontsize=10)
         ax.set_ylabel("latency: produced → received (ms, log scale)", fontsize=10)
-        ax.set_title(f"{where}: each dot is one of {result.updates} updates\n"
-                     "thick bar: median, thin bar: 95th percentile; down and left is better", fontsize=10.5)
         ax.grid(True, which="major", color="#e5e8e8", lw=0.8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -701,6 +705,17 @@ def plot_comparison(result: Comparison, *, ax=None, **kwargs):
     _fit_limits(ax)
     _place_labels(ax, state["labels"])
     return ax
+
+
+def _where(runs: Sequence[Comparison]) -> str:
+    """The title's first line: the network, and how many updates each run on the Axes had."""
+    first = runs[0]
+    where = "loopback (127.0.0.1)" if not first.rtt else f"127.0.0.1 + {first.rtt * 1000:g} ms round trip"
+    others = [(run, r) for run in runs[1:] for r in run if run.updates != first.updates]
+    if not others:
+        return f"{where}: each dot is one of {first.updates} updates"
+    counts = "".join(f"; {run.updates} for {run.label(r)}" for run, r in others)
+    return f"{where}: each dot is one update ({first.updates} per method{counts})"
 
 
 def _log_axes(ax) -> None:
