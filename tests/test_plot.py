@@ -581,3 +581,15 @@ def test_sizes_makes_figure():
     ax = plot.sizes(burst(100))
     assert len([p for p in ax.patches if p.get_gid() == "header"]) == 100
     assert any("client→server" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_a_long_note_wraps_instead_of_being_cut():
+    text = "the lab asked the server to close the connection (1000 'bye') after the first answer"
+    records = lifecycle() + [Record(0.5, 1, Note("server", text))]
+    fig, (ax, _) = plt.subplots(1, 2, figsize=(13, 6))
+    plot.timeline(records, ax=ax)
+    notes = [t for t in ax.texts if t.get_gid() == "note"]
+    assert len(notes) == 1
+    shown = notes[0].get_text()
+    assert "\n" in shown and shown.replace("\n", " ").endswith("first answer")
+    plt.close(fig)

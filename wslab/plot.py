@@ -408,6 +408,7 @@ class _Spec:
     marker: str = "x"
     detail: list[str] = dataclasses.field(default_factory=list)
     detail_color: str = _GREY
+    note_lines: int = 1           # lines in a note's box
 
 
 def _spec(item: _Item, width_pt: float, size: float) -> _Spec:
@@ -443,7 +444,9 @@ def _spec(item: _Item, width_pt: float, size: float) -> _Spec:
                      marker="X", weight="bold")
         detail = e.reason
     elif isinstance(e, Note):
-        spec = _Spec("note", e.sender, _cut(f"✎ {_clean(e.text)}", width_pt, size), COLORS["note"], "note")
+        # A note wraps onto up to three lines in its box; the row grows as for an arrow's detail.
+        lines = _wrap(f"✎ {_clean(e.text)}", width_pt, size, max_lines=3)
+        spec = _Spec("note", e.sender, "\n".join(lines), COLORS["note"], "note", note_lines=len(lines))
     else:  # pragma: no cover - unknown event types are shown by name
         spec = _Spec("note", "client", _cut(type(e).__name__, width_pt, size), COLORS["note"], "note")
     spec.detail = _wrap(_clean(detail), width_pt, size) if detail else []
@@ -678,7 +681,8 @@ def timeline(
     top = 0.0
     for item, spec in zip(items, specs):
         item.top = top
-        item.height = 1.0 + (0.2 + _LINE * len(spec.detail) if spec.detail else 0.0)
+        extra = len(spec.detail) or spec.note_lines - 1
+        item.height = 1.0 + (0.2 + _LINE * extra if extra else 0.0)
         top += item.height
     rows = top
     y_end = rows + 0.6
