@@ -195,6 +195,8 @@ def test_pcap_has_every_chunk_as_a_tcp_segment(tmp_path):
     trace.to_pcap(path, server_port=lab.port)
     data = path.read_bytes()
     assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4
+    first_packet_seconds = struct.unpack("<I", data[24:28])[0]
+    assert abs(first_packet_seconds - time.time()) < 3600  # real dates, not 1970
     payload = b"".join(c.data for c in trace.chunks)
     offset, carried = 24, b""
     while offset < len(data):

@@ -203,6 +203,7 @@ class Lab:
         self.close_timeout = close_timeout
         self.faults = Faults(rng=random.Random(seed))
         self.t0 = time.monotonic()
+        self.started = time.time()  # the wall clock at t = 0, for captures with real dates
         self.recorder = Recorder(lambda: time.monotonic() - self.t0)
         self.clients_made = 0
         self.loop_thread: LoopThread | None = None
@@ -224,7 +225,7 @@ class Lab:
             return self
         self._stop_previous_run_of_this_cell()
         if not self.recorder.records:  # a restarted lab keeps its clock
-            self.t0 = time.monotonic()
+            self.t0, self.started = time.monotonic(), time.time()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
         try:
             self.loop_thread.run(self._start())
@@ -612,7 +613,7 @@ class Lab:
         """A snapshot of everything recorded so far (after letting closing connections finish)."""
         if threading.current_thread() is not (self.loop_thread and self.loop_thread.thread):
             self.settle()
-        return Trace(list(self.recorder.records), list(self.recorder.chunks))
+        return Trace(list(self.recorder.records), list(self.recorder.chunks), started=self.started)
 
     def diagnose(self) -> Findings:
         """How each connection ended and what went wrong, in plain words (``lab.trace.diagnose()``)."""

@@ -42,8 +42,12 @@ def _packet(src: tuple[bytes, int], dst: tuple[bytes, int], seq: int, ack: int, 
     return ether + ip + tcp + payload
 
 
-def write_pcap(chunks: Sequence[Chunk], records: Sequence[Record], path: str | os.PathLike, *, server_port: int = 8080) -> None:
-    """Write ``chunks`` (and the TCP events in ``records``) to a pcap file at ``path``."""
+def write_pcap(chunks: Sequence[Chunk], records: Sequence[Record], path: str | os.PathLike, *,
+               server_port: int = 8080, started: float = 0.0) -> None:
+    """Write ``chunks`` (and the TCP events in ``records``) to a pcap file at ``path``.
+
+    ``started`` is the wall-clock time (Unix seconds) of t = 0, so packets carry real dates.
+    """
     packets: list[tuple[float, bytes]] = []
     conns = sorted({c.conn for c in chunks} | {r.conn for r in records if r.kind == "tcp"})
     for conn in conns:
@@ -76,6 +80,7 @@ def write_pcap(chunks: Sequence[Chunk], records: Sequence[Record], path: str | o
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535 + 14, LINKTYPE_ETHERNET))
         for t, packet in packets:
+            t += started
             sec, usec = int(t), int(round((t - int(t)) * 1e6))
             if usec >= 1_000_000:
                 sec, usec = sec + 1, usec - 1_000_000

@@ -175,9 +175,12 @@ class Trace(Sequence[Record]):
     (``print(trace)`` or just ``trace`` in Jupyter); save it with :meth:`save`.
     """
 
-    def __init__(self, records: Iterable[Record] = (), chunks: Iterable[Chunk] = ()) -> None:
+    def __init__(self, records: Iterable[Record] = (), chunks: Iterable[Chunk] = (), *,
+                 started: float | None = None) -> None:
         self.records: tuple[Record, ...] = tuple(sorted(records, key=lambda r: r.t))
         self.chunks: tuple[Chunk, ...] = tuple(sorted(chunks, key=lambda c: c.t))
+        #: Wall-clock time (Unix seconds) at t = 0, when known: captures get real dates.
+        self.started = started
 
     # -- sequence -----------------------------------------------------------
     def __len__(self) -> int:
@@ -185,11 +188,12 @@ class Trace(Sequence[Record]):
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
-            return Trace(self.records[index], self.chunks)
+            return Trace(self.records[index], self.chunks, started=self.started)
         return self.records[index]
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Trace) and self.records == other.records and self.chunks == other.chunks
+        return (isinstance(other, Trace) and self.records == other.records and self.chunks == other.chunks
+                and self.started == other.started)
 
     # -- selection ----------------------------------------------------------
     def filter(self, kind: str | None = None, *, conn: int | None = None, sender: str | None = None,
@@ -200,7 +204,7 @@ class Trace(Sequence[Record]):
                     and (sender is None or r.sender == sender)
                     and (opcode is None or (r.kind == "frame" and r.opcode == opcode)))
         chunks = [c for c in self.chunks if conn is None or c.conn == conn]
-        return Trace([r for r in self.records if keep(r)], chunks)
+        return Trace([r for r in self.records if keep(r)], chunks, started=self.started)
 
     @property
     def frames(self) -> Trace:
@@ -295,7 +299,8 @@ class Trace(Sequence[Record]):
     # -- saving -------------------------------------------------------------
     def to_json(self) -> dict:
         """The whole trace as plain JSON data (see :func:`from_json`)."""
-        return {"wslab_trace": 1, "records": [{"t": r.t, "conn": r.conn, "event": _plain(r.event)} for r in self.records],
+        return {"wslab_trace": 1, "started": self.started,
+                "records": [{"t": r.t, "conn": r.conn, "event": _plain(r.event)} for r in self.records],
                 "chunks": [_plain(c) for c in self.chunks]}
 
     def save(self, path: str | os.PathLike) -> None:
@@ -326,7 +331,7 @@ class Trace(Sequence[Record]):
         """Write a pcap capture of the recorded chunks (synthesised IPv4/TCP) for Wireshark/tshark."""
         from .pcap import write_pcap
 
-        write_pcap(self.chunks, self.records, path, server_port=server_port)
+        write_pcap(self.chunks, self.records, path, server_port=server_port, started=self.started or 0.0)
 
 
 TYPES = {cls.__name__: cls for cls in (Handshake, Frame, DecodeError, AcceptCheck, Field, Tcp, State, Note, Chunk)}
@@ -358,7 +363,7 @@ def from_json(data: dict) -> Trace:
     if data.get("wslab_trace") != 1:
         raise ValueError("not a wslab trace (missing 'wslab_trace': 1)")
     return Trace([Record(r["t"], r["conn"], _unplain(r["event"])) for r in data["records"]],
-                 [_unplain(c) for c in data["chunks"]])
+                 [_unplain(c) for c in data["chunks"]], started=data.get("started"))
 
 
 def load(path: str | os.PathLike) -> Trace:
