@@ -20,6 +20,11 @@ def test_demo_prints_the_lifecycle_and_saves_png_pcap_and_json(tmp_path):
     assert pcap.stat().st_size > 24 * 10
     trace = wslab.load(saved)
     assert trace.messages() == ["Hello Server", "Hello Client"]
+    # The PNG marks the article's nine steps beside the rows.
+    from wslab.__main__ import article_steps
+
+    assert article_steps(trace) == ["", "step 1", "steps 2, 3", "step 4", "steps 5, 6", "step 7", "step 8",
+                                    "step 9", "step 9"]
 
 
 def test_unknown_handler_is_a_clear_error():

@@ -10,6 +10,25 @@ from .lab import Lab
 from .trace import Record, describe
 
 
+def article_steps(records) -> list[str]:
+    """Label each drawn event of the article's lifecycle with its step (1-9), for ``trace.plot(labels=...)``."""
+    labels = []
+    for r in records:
+        if r.kind == "state":
+            continue
+        if r.kind == "handshake":
+            labels.append("step 1" if r.sender == "client" else "steps 2, 3")
+        elif r.kind == "frame" and r.opcode == "CLOSE":
+            labels.append("step 7" if r.sender == "client" else "step 8")
+        elif r.kind == "frame":
+            labels.append("step 4" if r.sender == "client" else "steps 5, 6")
+        elif r.kind == "tcp" and r.what != "connect":
+            labels.append("step 9")
+        else:
+            labels.append("")
+    return labels
+
+
 def demo(args: argparse.Namespace) -> int:
     """The source article's lifecycle: send ``Hello Server``, read the answer, close."""
     with Lab("echo", seed=args.seed) as lab:
@@ -24,7 +43,7 @@ def demo(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = trace.plot()
+        ax = trace.plot(labels=article_steps(trace), title="The article's connection, step by step")
         ax.figure.savefig(args.png, dpi=args.dpi, bbox_inches="tight")
         print(f"\ntimeline saved to {args.png}")
     if args.pcap:
