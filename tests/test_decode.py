@@ -367,22 +367,22 @@ deflates = st.one_of(st.none(), st.builds(DeflateParams, st.integers(8, 15), st.
 
 def check_consistent(decoder: StreamDecoder, stream: bytes, events: list) -> None:
     """Events tile the stream: each raw/wire continues where the previous ended."""
-    assert all(isinstance(event, (Handshake, Frame, DecodeError)) for event in events)
+    assert all(isinstance(e, (Handshake, Frame, DecodeError)) for e in events)
     position = 0
-    for event in events:
-        assert event.offset == position
-        if isinstance(event, DecodeError):
-            assert not event.reason.startswith("internal decoder error"), event.reason
-            assert event is events[-1]
-            assert stream[position:].startswith(event.data)
+    for e in events:
+        assert e.offset == position
+        if isinstance(e, DecodeError):
+            assert not e.reason.startswith("internal decoder error"), e.reason
+            assert e is events[-1]
+            assert stream[position:].startswith(e.data)
             continue
-        raw = event.raw if isinstance(event, Handshake) else event.wire
+        raw = e.raw if isinstance(e, Handshake) else e.wire
         assert stream[position : position + len(raw)] == raw
         position += len(raw)
         # Presentation never raises on decoded data.
-        str(event)
-        event.explain()
-        event._repr_html_()
+        str(e)
+        e.explain()
+        e._repr_html_()
     assert decoder.state in ("eof", "error", "done")
     assert decoder.received == len(stream)
     assert decoder.offset + decoder.undecoded == len(stream)
