@@ -477,3 +477,27 @@ def test_findings_print_as_text_and_html_and_survive_save_and_load(lab, tmp_path
     trace.save(path)
     assert load(path).diagnose() == found  # a saved trace explains itself the same way
     assert lab.diagnose().about(raw.conn) == found
+
+
+def test_a_drop_switched_on_mid_frame_loses_nothing(lab):
+    ping = build_frame("PING", b"are you there?", mask=b"\x01\x02\x03\x04")
+
+    def tap_has_read(raw, n):  # wait until the tap has read n bytes of frames from this client
+        deadline = time.monotonic() + 5
+        while sum(len(c.data) for c in lab.recorder.chunks if c.conn == raw.conn and c.sender == "client") \
+                < len(raw.request()) + n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    with lab.raw() as raw:
+        raw.handshake()
+        raw.send(ping[:5])  # half a PING is already on its way when the drop is switched on
+        tap_has_read(raw, 5)
+        lab.drop("client", "PING")
+        raw.send(ping[5:8])  # more of it, still not the whole frame
+        tap_has_read(raw, 8)
+        raw.send(ping[8:] + build_frame("TEXT", b"Hello Server", mask=b"\x01\x02\x03\x04"))
+        frames = raw.read_frames(2, timeout=3)
+    # The PING was partly relayed, so it went through whole (the server answered it), and
+    # the frame after it was not held back or cut.
+    assert [(f.opcode, f.payload) for f in frames] == [("PONG", b"are you there?"), ("TEXT", b"Hello Client")]
+    serves(lab)

@@ -336,7 +336,9 @@ class TapConnection:
         start = self._released[sender]
         end = self.offsets[sender]
         if drops and not everything and stream.state in ("head", "body", "frames"):
-            end = stream.offset  # hold a frame until it is complete, so it can be dropped whole
+            # Hold a frame until it is complete, so it can be dropped whole -- but never hold
+            # back bytes already relayed (a drop switched on mid-frame lets that frame through).
+            end = max(stream.offset, start)
         data = bytes(held[: end - start])
         del held[: end - start]
         self._released[sender] = end
@@ -467,6 +469,7 @@ class Tap:
 
     async def finish(self, connections: Iterable[TapConnection], grace: float, note: str = LAB_STOPPED) -> None:
         """Give ``connections`` up to ``grace`` seconds to end on their own, then cut the rest."""
+        connections = list(connections)  # walked twice below
         waiting = [asyncio.ensure_future(c.done.wait()) for c in connections if not c.done.is_set()]
         if waiting:
             _, pending = await asyncio.wait(waiting, timeout=grace)
