@@ -134,9 +134,9 @@ def test_two_browser_pages_chat_through_the_lab(context, expect, tmp_path):
 def test_fetching_the_chat_page_is_not_reported_as_a_broken_handshake(context, expect):
     """The lab serves the chat page itself; that plain HTTP GET is no failed WebSocket handshake.
 
-    Fails with wslab as it is: the decoder holds every request on the lab's port
-    to RFC 6455 §4.2.1, so the browser's ``GET /`` for the page (answered 200 by
-    the lab's own ``serve_page`` hook) lands in ``trace.errors`` with four
+    A regression test: the decoder once held every request on the lab's port to
+    RFC 6455 §4.2.1, so the browser's ``GET /`` for the page (answered 200 by the
+    lab's own ``serve_page`` hook) landed in ``trace.errors`` with four
     "missing Upgrade / Sec-WebSocket-Key / ..." problems.
     """
     with Lab("chat") as lab:

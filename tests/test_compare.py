@@ -207,9 +207,9 @@ def test_long_polling_answers_each_request_with_news(comparison):
 
 
 def test_short_polling_batches_updates_and_waits_for_its_tick(comparison):
-    short, long = comparison["short polling"], comparison["long polling"]
+    short = comparison["short polling"]
     assert 1 <= short.requests < UPDATES  # a poll every 100 ms collects several 20 ms updates
-    assert long.median < short.median  # generously: ~0.5 ms against ~50 ms
+    # (How much later short polling delivers is a measurement: notebook 05 and bench/, not an assertion.)
 
 
 def test_added_round_trip_time_is_a_lower_bound_for_every_method():

@@ -128,12 +128,12 @@ def test_bad_handshake_is_rejected_with_the_right_status(lab, case):
 
 
 def test_half_request_stalls_until_open_timeout(lab):
+    started = time.monotonic()  # before the connection: the server's open_timeout starts after this
     with lab.raw(timeout=3) as raw:
         raw.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line: the head never ends
-        started = time.monotonic()
         assert raw.recv() == b""  # the server hangs up without an answer
         waited = time.monotonic() - started
-    assert waited >= OPEN_TIMEOUT * 0.8  # it waited for the rest of the request first
+    assert waited >= OPEN_TIMEOUT  # it waited for the rest of the request first
     trace = lab.trace.filter(conn=raw.conn)
     assert not trace.handshakes
     (finding,) = findings(lab, raw.conn)

@@ -128,12 +128,23 @@ def test_seed_makes_keys_and_masks_reproducible():
 
 
 def test_seed_is_scoped_to_the_labs_clients():
-    with Lab("echo", seed=3) as lab:
-        lifecycle(lab)
-        with websockets.sync.client.connect(lab.url, proxy=None) as a, \
-                websockets.sync.client.connect(lab.url, proxy=None) as b:
-            keys = {a.request.headers["Sec-WebSocket-Key"], b.request.headers["Sec-WebSocket-Key"]}
-    assert len(keys) == 2
+    def run():
+        """A seeded lab's own client, then a plain websockets client with its frames, in the same lab."""
+        with Lab("echo", seed=3) as lab:
+            with lab.connect_sync() as ws:
+                ws.send("Hello Server")
+                ws.recv()
+                with websockets.sync.client.connect(lab.url, proxy=None) as other:
+                    other.send("Hello Server")
+                    other.recv()
+                    key = other.request.headers["Sec-WebSocket-Key"]
+            trace = lab.trace
+        seeded, plain = (next(f.mask for f in trace.frames if f.conn == c and f.sender == "client") for c in (1, 2))
+        return trace.handshakes[0].header("Sec-WebSocket-Key"), seeded, key, plain
+
+    first, second = run(), run()
+    assert first[:2] == second[:2]  # the lab's own client: the same key and mask every time
+    assert first[2] != second[2] and first[3] != second[3]  # anyone else's stay random
 
 
 def test_deflate_frames_are_decompressed():
@@ -197,14 +208,17 @@ def test_pcap_has_every_chunk_as_a_tcp_segment(tmp_path):
     assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4
     first_packet_seconds = struct.unpack("<I", data[24:28])[0]
     assert abs(first_packet_seconds - time.time()) < 3600  # real dates, not 1970
-    payload = b"".join(c.data for c in trace.chunks)
-    offset, carried = 24, b""
+    # Each direction's TCP payloads, in order, are exactly the bytes the tap read from that side.
+    carried = {lab.port: b"", "client": b""}
+    offset = 24
     while offset < len(data):
         _, _, length, _ = struct.unpack("<IIII", data[offset:offset + 16])
         packet = data[offset + 16:offset + 16 + length]
-        carried += packet[14 + 20 + 20:]
+        source_port = struct.unpack("!H", packet[34:36])[0]
+        carried[lab.port if source_port == lab.port else "client"] += packet[14 + 20 + 20:]
         offset += 16 + length
-    assert sorted(carried) == sorted(payload) and len(carried) == len(payload)
+    assert carried["client"] == b"".join(c.data for c in trace.chunks if c.sender == "client")
+    assert carried[lab.port] == b"".join(c.data for c in trace.chunks if c.sender == "server")
 
 
 def test_garbage_is_relayed_recorded_and_the_lab_keeps_serving():
@@ -220,7 +234,7 @@ def test_garbage_is_relayed_recorded_and_the_lab_keeps_serving():
 
 
 def test_rerunning_a_notebook_cell_stops_the_lab_it_made_before():
-    IPython = pytest.importorskip("IPython")
+    import IPython  # installed with ipykernel: a test dependency, never skipped
     shell = IPython.core.interactiveshell.InteractiveShell.instance()
     try:
         shell.run_cell("from wslab import Lab\nlabs = [Lab('echo').start() for _ in range(2)]", store_history=True)

@@ -12,6 +12,10 @@ NOTEBOOKS = sorted(Path(__file__).parent.parent.joinpath("notebooks").glob("[0-9
 LABS_RUNNING = "import wslab.lab, threading; print(len(wslab.lab._running), sum(t.name.startswith('wslab') for t in threading.enumerate()))"
 
 
+def test_there_are_notebooks_to_rerun():
+    assert len(NOTEBOOKS) == 7
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_twice_in_one_kernel(path):
     nb = nbformat.read(path, as_version=4)

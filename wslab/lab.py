@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -79,9 +80,16 @@ class LoopThread:
             raise TimeoutError(f"lab operation did not finish in {timeout} s") from None
 
     def stop(self) -> None:
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
+        # Even if the loop has not started running yet: the stop waits in its queue.
+        if not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+            except RuntimeError:  # closed between the check and the call
+                pass
         self.thread.join(5)
+        if self.thread.is_alive():
+            warnings.warn(f"wslab: the lab's loop thread {self.thread.name} did not stop within 5 s", RuntimeWarning,
+                          stacklevel=3)
 
 
 def _cell_key() -> tuple | None:
@@ -335,8 +343,8 @@ class Lab:
             return
         try:
             loop_thread.run(self._stop(), timeout=(self.close_timeout or 2) + 5)
-        except Exception:
-            pass
+        except Exception as exc:  # stop anyway, but say what went wrong
+            warnings.warn(f"wslab: stopping the lab did not finish cleanly: {exc!r}", RuntimeWarning, stacklevel=2)
         finally:
             loop_thread.stop()
             if self.server_thread is not None:
