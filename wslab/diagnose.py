@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from .decode import CLOSE_CODES, DecodeError, Frame, close_code_name
+from .decode import DecodeError, Frame, close_code_name
 from .tap import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, SERVER_STOPPING
 from .trace import Chunk, Record, Trace
 
@@ -129,7 +129,7 @@ def _rule(text: str) -> str:
 def _code(code: int | None) -> str:
     if code is None:
         return "no status code (reported as 1005)"
-    return f"{code} ({close_code_name(code) if code in CLOSE_CODES or code >= 3000 else 'unknown code'})"
+    return f"{code} ({close_code_name(code)})"
 
 
 def _quote(text: str, limit: int = 80) -> str:

@@ -26,8 +26,8 @@ from matplotlib.textpath import text_to_path
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import ScaledTranslation, Transform
 
-from .decode import CLOSE_CODES, DecodeError, Frame, Handshake
-from .trace import Note, Record, State, Tcp
+from .decode import DecodeError, Frame, Handshake, close_code_name
+from .trace import STATES, Note, Record, State, Tcp
 
 __all__ = ["timeline", "sizes", "COLORS", "STATE_COLORS", "FALLBACK_FONTS"]
 
@@ -49,7 +49,7 @@ STATE_COLORS = {
     "CLOSING": "#f5a142",
     "CLOSED": "#bcc4c6",
 }
-STATES_ORDER = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+STATES_ORDER = STATES
 
 #: Fonts tried, in order, for characters the default font lacks (e.g. the Chinese
 #: reply of the article's echo server), when they are installed.
@@ -260,7 +260,7 @@ def _frame_label(frame: Frame, width_pt: float, size: float) -> str:
         if frame.close_code is None:
             return _cut(f"{head} (no status code)", width_pt, size)
         code = frame.close_code
-        name = CLOSE_CODES.get(code, "application" if 4000 <= code <= 4999 else "unknown")
+        name = close_code_name(code)
         heads = [f"{head} {code} ({name})", f"{head} {code}"]
         if not frame.close_reason:
             return _first_fitting(heads, width_pt, size)

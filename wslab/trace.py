@@ -18,9 +18,14 @@ import html
 import json
 import os
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .decode import AcceptCheck, DecodeError, Field, Frame, Handshake, Sender
+from .decode import AcceptCheck, DecodeError, Field, Frame, Handshake, Sender, close_code_name
+
+if TYPE_CHECKING:  # only for annotations: importing them here would load matplotlib with every trace
+    from matplotlib.axes import Axes
+
+    from .diagnose import Findings
 
 #: RFC 6455 §4 / §7: the states each endpoint goes through.
 STATES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
@@ -131,9 +136,7 @@ def describe(record: Record) -> str:
             parts.append("fin=0")
         if e.opcode == "CLOSE":
             if e.close_code is not None:
-                from .decode import CLOSE_CODES
-
-                parts.append(f"{e.close_code} ({CLOSE_CODES.get(e.close_code, 'unknown')})")
+                parts.append(f"{e.close_code} ({close_code_name(e.close_code)})")
                 if e.close_reason:
                     parts.append(repr(e.close_reason))
             else:
@@ -220,7 +223,7 @@ class Trace(Sequence[Record]):
     def errors(self) -> Trace:
         """Decode errors, and frames or handshakes that break an RFC rule."""
         return Trace([r for r in self.records if r.kind == "error"
-                      or (r.kind in ("frame", "handshake") and r.problems)])
+                      or (r.kind in ("frame", "handshake") and r.problems)], self.chunks, started=self.started)
 
     @property
     def connections(self) -> list[int]:
@@ -309,13 +312,13 @@ class Trace(Sequence[Record]):
             json.dump(self.to_json(), f, ensure_ascii=False)
 
     # -- other views --------------------------------------------------------
-    def diagnose(self):
+    def diagnose(self) -> Findings:
         """How each connection ended and what went wrong, in plain words (see :func:`wslab.diagnose.diagnose`)."""
         from .diagnose import diagnose
 
         return diagnose(self)
 
-    def plot(self, *, ax=None, **kwargs):
+    def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`)."""
         from .plot import timeline
 
