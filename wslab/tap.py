@@ -200,8 +200,6 @@ class TapConnection:
         self.offsets = {"client": 0, "server": 0}
         self.eof = {"client": False, "server": False}
         self.done = asyncio.Event()
-        #: The lab cut this connection (a fault, or the lab stopping).
-        self.cut = False
         #: The connection is over both ways (cut, or reset by a peer): stop relaying.
         self.dead = False
         #: A Close frame, a rejection, an EOF or a reset was seen: the end is near.
@@ -361,10 +359,7 @@ class TapConnection:
         loop = asyncio.get_running_loop()
         broken = False
         while True:
-            item = await queue.get()
-            if item is None:
-                return
-            when, data = item
+            when, data = await queue.get()
             if broken:  # the other side is gone: keep draining so the pump never blocks
                 if data == b"" or isinstance(data, _Cut):
                     return
@@ -394,12 +389,6 @@ class TapConnection:
             if data == b"":
                 return
 
-    def abort(self, writer) -> None:
-        try:
-            writer.transport.abort()
-        except Exception:
-            pass
-
     def kill(self, note: str) -> None:
         """Cut the TCP connection both ways at once: both peers see a reset (RST).
 
@@ -407,7 +396,7 @@ class TapConnection:
         """
         if self.dead:
             return
-        self.cut = self.dead = self.closing = True
+        self.dead = self.closing = True
         t = self.tap.recorder.clock()
         self.record(Note("client", note), t)
         self.record(Tcp("client", "reset", note), t)
