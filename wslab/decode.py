@@ -1432,7 +1432,8 @@ def decode(data: bytes, sender: Sender = "client", *, deflate: DeflateParams | N
 _OPCODE_VALUES = {name: value for value, name in OPCODES.items()} | {"CONT": 0x0}
 
 
-def _opcode_value(opcode: str | int) -> int:
+def opcode_value(opcode: str | int) -> int:
+    """The 4-bit opcode for a name (``"TEXT"``, ``"CONT"``, ``"RESERVED_0x3"``, ``"0x3"``) or an int 0-15."""
     if isinstance(opcode, int):
         if not 0 <= opcode <= 0xF:
             raise ValueError(f"opcode must be 0-15, got {opcode}")
@@ -1466,7 +1467,7 @@ def build_frame(
     the header (to lie about it); ``length_bits`` forces the 7-, 16- or 64-bit
     encoding (default: the shortest that fits).
     """
-    value = _opcode_value(opcode)
+    value = opcode_value(opcode)
     data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
     if length is None:
         length = len(data)

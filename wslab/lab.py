@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import inspect
 import random
@@ -37,6 +38,7 @@ import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
 from . import handlers
+from .decode import opcode_name, opcode_value
 from .seeding import seeded_connection
 from .tap import ARROW, BACKLOG, DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING, Faults, Recorder, Tap, TapConnection
 from .trace import Note, Trace
@@ -145,10 +147,6 @@ def _senders(direction: str) -> tuple[str, ...]:
         return (direction,)
     raise ValueError(f"direction must be 'client' (client → server), 'server' (server → client) or 'both', "
                      f"not {direction!r}")
-
-
-_OPCODE_NAMES = {"CONT": "CONTINUATION", "CONTINUATION": "CONTINUATION", "TEXT": "TEXT", "BINARY": "BINARY",
-                 "CLOSE": "CLOSE", "PING": "PING", "PONG": "PONG"}
 
 
 class Lab:
@@ -292,46 +290,36 @@ class Lab:
         """``handler``, noting in the trace which connection it serves and any exception it raises."""
         lab = self
 
-        def enter(ws: Any) -> int | None:
+        @contextlib.contextmanager
+        def serving(ws: Any):
             tapped = lab.tap.find(upstream_port=ws.remote_address[1]) if lab.tap is not None else None
-            if tapped is not None:
-                lab._server_connections[tapped.conn] = ws
-                return tapped.conn
-            return None
-
-        def failed(conn: int | None, exc: Exception) -> None:
+            conn = tapped.conn if tapped is not None else None
             if conn is not None:
-                text = f"{HANDLER_RAISED}{type(exc).__name__}: {exc}" if str(exc) else HANDLER_RAISED + type(exc).__name__
-                lab.recorder.add(conn, Note("server", text))
+                lab._server_connections[conn] = ws
+            try:
+                yield
+            except ConnectionClosed:
+                pass  # the connection ended (the trace shows how): not the handler's failure
+            except Exception as exc:
+                if conn is not None:
+                    text = f"{HANDLER_RAISED}{type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+                    lab.recorder.add(conn, Note("server", text))
+                raise
+            finally:
+                lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
 
         if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
             @functools.wraps(handler)
             async def tapped_async(ws: Any) -> None:
-                conn = enter(ws)
-                try:
+                with serving(ws):
                     await handler(ws)
-                except ConnectionClosed:
-                    pass  # the connection ended (the trace shows how): not the handler's failure
-                except Exception as exc:
-                    failed(conn, exc)
-                    raise
-                finally:
-                    lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
 
             return tapped_async
 
         @functools.wraps(handler)
         def tapped_sync(ws: Any) -> None:
-            conn = enter(ws)
-            try:
+            with serving(ws):
                 handler(ws)
-            except ConnectionClosed:
-                pass  # the connection ended (the trace shows how): not the handler's failure
-            except Exception as exc:
-                failed(conn, exc)
-                raise
-            finally:
-                lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
 
         return tapped_sync
 
@@ -535,10 +523,11 @@ class Lab:
         senders = _senders(direction)
         names = set()
         for opcode in opcodes:
-            name = _OPCODE_NAMES.get(opcode.upper(), opcode.upper())
-            if name not in _OPCODE_NAMES.values() and not name.startswith("RESERVED_0X"):
-                raise ValueError(f"unknown opcode {opcode!r}; use TEXT, BINARY, CONTINUATION, CLOSE, PING or PONG")
-            names.add(name.replace("RESERVED_0X", "RESERVED_0x"))
+            try:
+                names.add(opcode_name(opcode_value(opcode)))
+            except ValueError:
+                raise ValueError(f"unknown opcode {opcode!r}; use TEXT, BINARY, CONTINUATION, CLOSE, PING "
+                                 "or PONG") from None
         self.faults.drops = {**self.faults.drops, **{s: frozenset(names) for s in senders}}
         for sender in senders:
             self._fault_note(sender, f"{ARROW[sender]}: dropping {', '.join(sorted(names))} frames" if names
