@@ -11,6 +11,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
+from helpers import serves
 from wslab import Lab, build_frame, close_payload, load
 from wslab.handlers import reply_to
 from wslab.raw import SAMPLE_KEY
@@ -18,13 +19,6 @@ from wslab.raw import SAMPLE_KEY
 OPEN_TIMEOUT = 0.4
 CLOSE_TIMEOUT = 0.3
 MAX_SIZE = 1024
-
-
-def serves(lab: Lab) -> None:
-    """The lab still answers the article's client."""
-    with lab.connect_sync() as ws:
-        ws.send("Hello Server")
-        assert ws.recv(timeout=2) == "Hello Client"
 
 
 def findings(lab: Lab, conn: int):

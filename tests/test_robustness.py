@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import serves
 from wslab import Lab, build_frame
 from wslab.decode import DecodeError, Frame, Handshake, WireDecoder
 from wslab.raw import SAMPLE_KEY, RawClient
@@ -38,12 +39,6 @@ def open_fds() -> int:
 def rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def serves(lab: Lab) -> None:
-    with lab.connect_sync() as ws:
-        ws.send("Hello Server")
-        assert ws.recv(timeout=2) == "Hello Client"
 
 
 def quiesce(lab: Lab, timeout: float = 15.0) -> None:
