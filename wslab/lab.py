@@ -165,6 +165,9 @@ class Lab:
         path: the path in :attr:`url` (the server accepts any path).
         port, host: where the tap listens (default: a free port on 127.0.0.1).
         page: serve the article's chat page to browsers at ``http://.../`` (asyncio handlers).
+        redact: hide the values of cookies, ``Authorization`` and token query parameters in
+            the trace (the server still gets them); ``False`` records them, e.g. to study
+            cookies on your own machine. Through JupyterHub or Binder they are your login.
         server_options: any other keyword for ``serve()``.
 
     Use as ``with Lab(...) as lab:``, ``async with Lab(...) as lab:`` or
@@ -194,6 +197,7 @@ class Lab:
         port: int = 0,
         host: str = "127.0.0.1",
         page: bool = True,
+        redact: bool = True,
         **server_options: Any,
     ) -> None:
         self.handler = None if target else handlers.resolve(handler)
@@ -221,6 +225,7 @@ class Lab:
         self.cell: tuple | None = None
         self.listen = (host, port)
         self.page = page
+        self.redact = redact
         self._conn_count = 0  # connection numbers continue across restarts
         self._server_connections: dict[int, Any] = {}  # conn -> the server's connection, while its handler runs
 
@@ -276,7 +281,7 @@ class Lab:
             self.server_thread.start()
             upstream = ("127.0.0.1", self.server.socket.getsockname()[1])
         self.server_port = upstream[1]
-        self.tap = Tap(upstream, self.recorder, self.faults)
+        self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact)
         self.tap.count = self._conn_count
         host, port = self.listen
         try:

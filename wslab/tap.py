@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .decode import DecodeError, Frame, Handshake, Sender, WireDecoder
+from .redact import HeadRedactor, mark_handshake
 from .trace import Chunk, Note, Record, State, Tcp
 
 OTHER: dict[str, Sender] = {"client": "server", "server": "client"}
@@ -45,6 +46,9 @@ HANDLER_RAISED = "handler raised "
 LAB_STOPPED = "lab stopped"
 #: The note left on open connections when the lab stops its server.
 SERVER_STOPPING = "the lab is stopping its server"
+#: Notes about values the tap hid from the trace start with this.
+REDACTED = ("the lab hid the values of cookies, credentials and tokens in this handshake "
+            "(Lab(redact=False) records them)")
 #: The note left when the lab makes the server close a connection.
 DISCONNECT = "the lab asked the server to close the connection"
 
@@ -196,6 +200,8 @@ class TapConnection:
         #: The tap's own port towards the server (what the server sees as the peer).
         self.upstream_port: int | None = None
         self.decoder = WireDecoder()
+        #: Cookies, credentials and tokens are hidden in what is recorded (never in what is relayed).
+        self.redactors = {side: HeadRedactor(side) for side in ("client", "server")} if tap.redact else None
         self.states = StateTracker()
         self.offsets = {"client": 0, "server": 0}
         self.eof = {"client": False, "server": False}
@@ -216,6 +222,11 @@ class TapConnection:
 
     def record_decoded(self, events: list, t: float) -> None:
         for event in events:
+            if isinstance(event, Handshake) and self.redactors and self.redactors[event.sender].redacted:
+                marked = mark_handshake(event)
+                if marked != event:
+                    self.record(Note(event.sender, REDACTED), t)
+                event = marked
             self.record(event, t)
             if (isinstance(event, Frame) and event.opcode == "CLOSE") or (
                 isinstance(event, Handshake) and event.status not in (None, 101)
@@ -307,10 +318,11 @@ class TapConnection:
                     self.cut_after[sender] = budget - len(data)
             events: list = []
             if data:
-                self.tap.recorder.add_chunk(Chunk(t, self.conn, sender, self.offsets[sender], data))
+                seen = self.redactors[sender].feed(data) if self.redactors else data
+                self.tap.recorder.add_chunk(Chunk(t, self.conn, sender, self.offsets[sender], seen))
                 self.offsets[sender] += len(data)
                 try:
-                    events = self.decoder.receive(sender, data)
+                    events = self.decoder.receive(sender, seen)
                 except Exception as exc:  # the decoder must never stop the relay
                     events = [DecodeError(sender, self.offsets[sender], f"decoder crashed: {exc!r}")]
                 self.record_decoded(events, t)
@@ -418,8 +430,10 @@ class TapConnection:
 class Tap:
     """A recording TCP relay in front of ``upstream`` (host, port)."""
 
-    def __init__(self, upstream: tuple[str, int], recorder: Recorder, faults: Faults | None = None) -> None:
+    def __init__(self, upstream: tuple[str, int], recorder: Recorder, faults: Faults | None = None, *,
+                 redact: bool = True) -> None:
         self.upstream = upstream
+        self.redact = redact
         self.recorder = recorder
         self.faults = faults or Faults()
         self.server: asyncio.AbstractServer | None = None
