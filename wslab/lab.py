@@ -44,6 +44,7 @@ from .tap import ARROW, BACKLOG, DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPP
 from .trace import Note, Trace
 
 if TYPE_CHECKING:
+    from .live import LiveView
     from .diagnose import Findings
     from .raw import RawClient
 
@@ -609,6 +610,16 @@ class Lab:
                 if now >= deadline or (not closing and now - last >= quiet):
                     return
                 self.recorder.changed.wait(min(quiet, deadline - now))
+
+    def watch(self, *, rows: int = 12, conns: int = 2, fps: float = 4.0, plot: bool = True) -> LiveView:
+        """A live view for the notebook: the newest ``rows`` events and the diagram of the latest
+        ``conns`` connections, redrawn at most ``fps`` times a second while the kernel runs other
+        cells, until the lab stops (see :mod:`wslab.live`)."""
+        if not self.running:
+            raise RuntimeError("the lab is not started; call lab.start() before lab.watch()")
+        from .live import LiveView
+
+        return LiveView(self, rows=rows, conns=conns, fps=fps, plot=plot)
 
     @property
     def trace(self) -> Trace:
