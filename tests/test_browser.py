@@ -149,6 +149,23 @@ def test_fetching_the_chat_page_is_not_reported_as_a_broken_handshake(context, e
     assert [(r.conn, r.problems) for r in page_requests] == [(r.conn, ()) for r in page_requests]
 
 
+def test_the_page_builds_its_socket_url_from_its_own_location(context, expect):
+    """``ws(s)://`` + the page's own folder: direct, under a proxy's path, over http and https."""
+    with Lab("chat") as lab:
+        page = open_chat(context, expect, lab.http_url + "?from=test#top")
+        expect(page.locator("#status")).to_have_text(f"connected to ws://127.0.0.1:{lab.port}/")
+        cases = {
+            "http://127.0.0.1:8765/": "ws://127.0.0.1:8765/",
+            "http://127.0.0.1:8765/chat.html": "ws://127.0.0.1:8765/",
+            "http://127.0.0.1:8888/user/alice/proxy/8765/": "ws://127.0.0.1:8888/user/alice/proxy/8765/",
+            "http://127.0.0.1:8888/user/alice/proxy/8765/chat.html?token=x":
+                "ws://127.0.0.1:8888/user/alice/proxy/8765/",
+            "https://hub.example/user/alice/proxy/8765/?token=x#top": "wss://hub.example/user/alice/proxy/8765/",
+            "https://hub.example:8443/jupyter/user/bob/proxy/8765/": "wss://hub.example:8443/jupyter/user/bob/proxy/8765/",
+        }
+        assert page.evaluate("pages => pages.map(socketUrl)", list(cases)) == list(cases.values())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
