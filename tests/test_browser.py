@@ -161,7 +161,8 @@ def test_the_page_builds_its_socket_url_from_its_own_location(context, expect):
             "http://127.0.0.1:8888/user/alice/proxy/8765/chat.html?token=x":
                 "ws://127.0.0.1:8888/user/alice/proxy/8765/",
             "https://hub.example/user/alice/proxy/8765/?token=x#top": "wss://hub.example/user/alice/proxy/8765/",
-            "https://hub.example:8443/jupyter/user/bob/proxy/8765/": "wss://hub.example:8443/jupyter/user/bob/proxy/8765/",
+            "https://hub.example:8443/jupyter/user/bob/proxy/8765/":
+                "wss://hub.example:8443/jupyter/user/bob/proxy/8765/",
         }
         assert page.evaluate("pages => pages.map(socketUrl)", list(cases)) == list(cases.values())
 

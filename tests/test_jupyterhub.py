@@ -45,10 +45,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+import websockets.sync.client
 from helpers import TIMEOUT_FACTOR, free_port
 from test_jupyterlab import CHROMIUM_ARGS, CODE_CELLS, KERNEL_STATUS, PANEL, VIEWPORT, source, strip_outputs
-
-import websockets.sync.client
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "04-chat.ipynb"
