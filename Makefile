@@ -19,7 +19,8 @@ install-lab: $(BIN)/python
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
-# Outside tools for the real-peer tests: Debian's chromium and tshark, Node.js.
+# Outside tools for the real-peer tests: Debian's chromium and tshark, Node.js,
+# configurable-http-proxy from npm (JupyterHub's proxy).
 tools: fonts
 	bash scripts/install-tools
 

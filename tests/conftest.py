@@ -26,7 +26,8 @@ from typing import NoReturn
 
 import pytest
 
-HOW_TO_INSTALL = "run `make tools` (scripts/install-tools) to install Debian's chromium and tshark, Node.js and npm"
+HOW_TO_INSTALL = ("run `make tools` (scripts/install-tools) to install Debian's chromium and tshark, Node.js and npm, "
+                  "and configurable-http-proxy from npm")
 
 
 def in_ci() -> bool:
@@ -94,6 +95,24 @@ def npm_path() -> str:
 @pytest.fixture(scope="session")
 def tshark_path() -> str:
     return require_executable("tshark")
+
+
+@pytest.fixture(scope="session")
+def chp_path() -> str:
+    """configurable-http-proxy, JupyterHub's proxy (Node.js, from npm: scripts/install-tools)."""
+    return require_executable("configurable-http-proxy")
+
+
+@pytest.fixture(scope="session")
+def jupyter_server_proxy():
+    """jupyter-server-proxy, which serves a kernel's port at ``<base_url>proxy/<port>/``."""
+    return require_module("jupyter_server_proxy")
+
+
+@pytest.fixture(scope="session")
+def jupyterhub():
+    """The ``jupyterhub`` package (its ``jupyterhub`` command runs next to the tests' Python)."""
+    return require_module("jupyterhub")
 
 
 class Process:

@@ -77,8 +77,8 @@ def save_screenshot(page, tmp_path):
 
 def test_two_browser_pages_chat_through_the_lab(context, expect, tmp_path):
     with Lab("chat") as lab:
-        alice = open_chat(context, expect, lab.http_url)
-        bob = open_chat(context, expect, lab.http_url)  # both sockets are open (onopen ran)
+        alice = open_chat(context, expect, lab.local_http_url)
+        bob = open_chat(context, expect, lab.local_http_url)  # both sockets are open (onopen ran)
 
         say(alice, "Grüße from Alice")
         for page in (alice, bob):  # the chat server broadcasts to everyone, the sender included
@@ -103,7 +103,7 @@ def test_two_browser_pages_chat_through_the_lab(context, expect, tmp_path):
 
     # Chromium's own handshake request, with the Origin of the page it came from.
     request = next(r for r in trace.handshakes if r.conn == alice_conn and r.sender == "client")
-    assert request.header("Origin") == lab.http_url.rstrip("/")
+    assert request.header("Origin") == lab.local_http_url.rstrip("/")
     assert "Chrome/" in request.header("User-Agent")
     assert "permessage-deflate" in request.header("Sec-WebSocket-Extensions")  # offered, declined by the lab
 
@@ -140,13 +140,31 @@ def test_fetching_the_chat_page_is_not_reported_as_a_broken_handshake(context, e
     "missing Upgrade / Sec-WebSocket-Key / ..." problems.
     """
     with Lab("chat") as lab:
-        open_chat(context, expect, lab.http_url)
+        open_chat(context, expect, lab.local_http_url)
         trace = lab.trace
     page_conns = {r.conn for r in trace.handshakes if r.sender == "server" and r.status == 200}
     assert page_conns, "the browser fetched the page from the lab"
     page_requests = [r for r in trace.handshakes if r.conn in page_conns and r.sender == "client"]
     assert [(r.method, r.path) for r in page_requests] == [("GET", "/")]
     assert [(r.conn, r.problems) for r in page_requests] == [(r.conn, ()) for r in page_requests]
+
+
+def test_the_page_builds_its_socket_url_from_its_own_location(context, expect):
+    """``ws(s)://`` + the page's own folder: direct, under a proxy's path, over http and https."""
+    with Lab("chat") as lab:
+        page = open_chat(context, expect, lab.local_http_url + "?from=test#top")
+        expect(page.locator("#status")).to_have_text(f"connected to ws://127.0.0.1:{lab.port}/")
+        cases = {
+            "http://127.0.0.1:8765/": "ws://127.0.0.1:8765/",
+            "http://127.0.0.1:8765/chat.html": "ws://127.0.0.1:8765/",
+            "http://127.0.0.1:8888/user/alice/proxy/8765/": "ws://127.0.0.1:8888/user/alice/proxy/8765/",
+            "http://127.0.0.1:8888/user/alice/proxy/8765/chat.html?token=x":
+                "ws://127.0.0.1:8888/user/alice/proxy/8765/",
+            "https://hub.example/user/alice/proxy/8765/?token=x#top": "wss://hub.example/user/alice/proxy/8765/",
+            "https://hub.example:8443/jupyter/user/bob/proxy/8765/":
+                "wss://hub.example:8443/jupyter/user/bob/proxy/8765/",
+        }
+        assert page.evaluate("pages => pages.map(socketUrl)", list(cases)) == list(cases.values())
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from .browser import NoBrowserURL
 from .lab import Lab
 from .trace import Record, describe
 
@@ -65,9 +66,17 @@ def serve(args: argparse.Namespace) -> int:
     lab = Lab(args.handler, port=args.port, host=args.host)
     lab.recorder.listeners.append(show)
     lab.start()
-    print(f"wslab {args.handler} server: {lab.url}", flush=True)
-    print(f"chat page: {lab.http_url}   (Ctrl-C stops)", flush=True)
     try:
+        print(f"wslab {args.handler} server: {lab.url}", flush=True)
+        print(f"chat page: {lab.local_http_url}   (Ctrl-C stops)", flush=True)
+        # Under JupyterHub/Binder (or with WSLAB_BROWSER_URL) a browser elsewhere needs another URL.
+        try:
+            elsewhere = lab.http_url
+        except NoBrowserURL as exc:
+            print(f"from a browser elsewhere: none. {exc}", flush=True)
+        else:
+            if elsewhere != lab.local_http_url:
+                print(f"from a browser elsewhere: {elsewhere}", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

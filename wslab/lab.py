@@ -37,7 +37,7 @@ import websockets.sync.client
 import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
-from . import handlers
+from . import browser, handlers
 from .decode import opcode_name, opcode_value
 from .seeding import seeded_connection
 from .tap import ARROW, BACKLOG, DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING, Faults, Recorder, Tap, TapConnection
@@ -391,17 +391,43 @@ class Lab:
         return f"<Lab {what}, {state}, {len(self.recorder.records)} records>"
 
     # -- addresses -----------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """The ``ws://`` URL through the tap; any client can connect to it."""
+    def _started_port(self) -> int:
         if self.port is None:
             raise RuntimeError("the lab is not started; call lab.start() or use 'with Lab(...) as lab:'")
-        return f"ws://127.0.0.1:{self.port}{self.path}"
+        return self.port
+
+    @property
+    def url(self) -> str:
+        """The ``ws://`` URL through the tap; any client on the kernel's machine can connect to it."""
+        return f"ws://127.0.0.1:{self._started_port()}{self.path}"
+
+    @property
+    def local_http_url(self) -> str:
+        """``http://127.0.0.1:PORT/``: the lab's page for a browser on the kernel's machine (tests, ``serve``)."""
+        return browser.local_url(self._started_port(), self.path)
 
     @property
     def http_url(self) -> str:
-        """The same address as ``http://``, for the browser."""
-        return "http" + self.url[2:]
+        """The lab's page as the student's browser reaches it, wherever the kernel runs.
+
+        ``http://127.0.0.1:PORT/`` on the student's own computer; under JupyterHub
+        or Binder ``{JUPYTERHUB_SERVICE_PREFIX}proxy/PORT/`` (jupyter-server-proxy,
+        a path on the hub's origin); ``WSLAB_BROWSER_URL`` (a template such as
+        ``"https://lab.example.org/proxy/{port}/"``) overrides both. In Google
+        Colab, where the page could never connect, it raises
+        :class:`~wslab.browser.NoBrowserURL`. The rules: :mod:`wslab.browser`.
+        """
+        return browser.browser_url(self._started_port(), self.path)
+
+    def page_frame(self, height: int = 420) -> browser.PageFrame:
+        """The lab's page for a notebook cell: a link and a frame at :attr:`http_url`.
+
+        Where there is no such URL (Google Colab) it shows why instead, and raises nothing.
+        """
+        try:
+            return browser.PageFrame(self.http_url, height=height)
+        except browser.NoBrowserURL as exc:
+            return browser.PageFrame(None, str(exc), height=height)
 
     # -- clients -------------------------------------------------------------
     def _client_options(self, kwargs: dict, base: type) -> dict:
