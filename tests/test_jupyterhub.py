@@ -191,7 +191,8 @@ class Hub:
     def home(self, user: str) -> Path:
         return self.root / "home" / user
 
-    def request(self, path: str, method: str = "GET", body: dict | None = None, timeout: float = 10) -> dict | list:
+    def request(self, path: str, method: str = "GET", body: dict | None = None,
+                timeout: float = 30 * TIMEOUT_FACTOR) -> dict | list:
         """A hub or single-user API call through the proxy, with the test's service token; its JSON."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.origin}{path}", data=data, method=method,
