@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test install install-lab tools fonts notebooks student bench clean
+.PHONY: lab test install install-lab tools fonts notebooks bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,16 +34,15 @@ lab: install-lab fonts
 test: install tools
 	$(BIN)/pytest
 
-# Re-execute every notebook and store its outputs (what strict nbval compares).
+# solutions/ (the teacher versions) is the one source; notebooks/ (the student versions) is generated
+# from it, solutions replaced by nbgrader's stub. Execute both and store their outputs (what strict nbval compares).
 notebooks: install
+	$(BIN)/python -m wslab notebooks solutions/*.ipynb
+	$(BIN)/python -m wslab release solutions/*.ipynb --out notebooks
 	$(BIN)/python -m wslab notebooks notebooks/*.ipynb
-
-# Student copies: solutions replaced by `raise NotImplementedError`.
-student: install
-	$(BIN)/python -m wslab student notebooks/*.ipynb --out student
 
 bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) student .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -2,7 +2,9 @@
 
 Targets (issue 3): each notebook under 20 s, all of them under 90 s, on the
 2-core machine. Prints the median of --repeat runs per notebook and the total.
-Run: .venv/bin/python bench/notebooks.py [--repeat 3] [notebooks/*.ipynb]
+The teacher versions (solutions/, every exercise solved) by default; the student
+versions, whose checks fail, are ``notebooks/*.ipynb``.
+Run: .venv/bin/python bench/notebooks.py [--repeat 3] [solutions/*.ipynb]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main() -> int:
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    paths = args.paths or sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    paths = args.paths or sorted((ROOT / "solutions").glob("[0-9][0-9]-*.ipynb"))
     print(f"{'notebook':32} {'median s':>9} {'min s':>7} {'max s':>7}   (target < 20 s each)")
     total = 0.0
     for path in paths:

@@ -1,7 +1,8 @@
-"""The command line: python -m wslab demo."""
+"""The command line: python -m wslab demo, serve and release."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import wslab
 
@@ -32,3 +33,16 @@ def test_unknown_handler_is_a_clear_error():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "unknown handler 'nope'; built-ins: echo, chat" in result.stderr
+
+
+def test_release_writes_the_student_versions_and_never_over_the_teacher_s(tmp_path):
+    teacher = Path(__file__).resolve().parent.parent / "solutions" / "00-start-here.ipynb"
+    out = tmp_path / "notebooks"
+    result = subprocess.run([sys.executable, "-m", "wslab", "release", str(teacher), "--out", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{out / teacher.name}: 2 solution(s) replaced by `# YOUR CODE HERE`" in result.stdout
+    assert "BEGIN SOLUTION" not in (out / teacher.name).read_text(encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "wslab", "release", str(out / teacher.name), "--out", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "is the teacher's notebook itself" in result.stderr

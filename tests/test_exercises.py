@@ -3,10 +3,10 @@
 import asyncio
 import base64
 import hashlib
-import json
 import struct
 from http import HTTPStatus
 
+import nbformat
 import pytest
 import websockets
 
@@ -187,39 +187,158 @@ def test_a_non_function_is_refused():
     fails(ex.check_accept_key, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "expected a function, got str")
 
 
+# -- what a student sees in a notebook ----------------------------------------------------
+@pytest.mark.parametrize("check", [c for c, _ in RIGHT], ids=[c.__name__ for c, _ in RIGHT])
+def test_every_failure_ends_with_a_hint(check):
+    for wrong in (unwritten, 42):  # not written yet; not even a function
+        message = fails(check, wrong)
+        assert "\n  hint: " in message, message
+
+
+def test_a_check_keeps_its_own_more_precise_hint():
+    message = fails(ex.check_read_close, lambda p: (1000, ""), "§7.1.5")
+    assert message.count("hint:") == 1, message
+
+
+def test_the_error_shows_as_its_message_alone_in_ipython():
+    with pytest.raises(ex.ExerciseError) as info:
+        ex.check_accept_key(unwritten)
+    lines = info.value._render_traceback_()
+    text = "\n".join(lines)
+    assert lines[0].startswith("\x1b[0;31mExerciseError\x1b[0m: accept: not written yet")
+    assert text.endswith(str(info.value)) and "Traceback" not in text and "exercises.py" not in text
+    assert "hint: base64( SHA-1( key + GUID ) )" in text and "RFC 6455 §4.2.2" in text
+
+
+def test_when_the_student_s_code_raises_it_shows_where():
+    def accept(key):
+        digest = hashlib.sha1((key + GUID).encode()).digest()
+        return base64.b64encode(digest.hex())  # TypeError: a str, not bytes
+
+    with pytest.raises(ex.ExerciseError) as info:
+        ex.check_accept_key(accept)
+    text = "\n".join(info.value._render_traceback_())
+    assert "accept: calling it with ('dGhlIHNhbXBsZSBub25jZQ==') raised TypeError: " in text
+    assert "hint: base64( SHA-1( key + GUID ) )" in text
+    assert "TypeError was raised in your code:" in text
+    assert "in accept\n      return base64.b64encode(digest.hex())" in text
+    assert "base64.py" not in text and "wslab/exercises.py" not in text and "Traceback" not in text
+
+
+def test_a_handler_s_exception_is_reported_once_not_logged(caplog):
+    async def crashes(ws):
+        await ws.recv()
+        raise ValueError("bad shout")
+
+    with caplog.at_level("DEBUG"):
+        with pytest.raises(ex.ExerciseError) as info:
+            ex.check_shout_handler(crashes)
+    text = "\n".join(info.value._render_traceback_())
+    assert "your handler raised ValueError: bad shout" in text and "hint: " in text
+    assert "ValueError was raised in your code:" in text and 'raise ValueError("bad shout")' in text
+    assert not [r for r in caplog.records if r.name.startswith("websockets") and r.exc_info], caplog.text
+
+
+def test_a_handler_that_raises_after_answering_right_fails():
+    async def answers_then_raises(ws):
+        async for message in ws:
+            await ws.send(await asyncio.to_thread(ex.slow_shout, message))
+        raise ValueError("after the loop")
+
+    fails(ex.check_no_blocking, answers_then_raises, "your handler raised ValueError: after the loop")
+
+
+def test_a_hook_s_exception_is_reported():
+    fails(ex.check_token_gate, lambda connection, request: 1 / 0, "your hook raised ZeroDivisionError", "hint: ")
+
+
 # -- student versions ---------------------------------------------------------------------
+def nbgrader(grade_id, *, solution=False, grade=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    return {"nbgrader": meta | ({"points": points} if points is not None else {})}
+
+
+def teacher_notebook():
+    code = nbformat.v4.new_code_cell
+    return nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        code("print('kept')", execution_count=1, outputs=[nbformat.v4.new_output("stream", text="kept\n")]),
+        code(SOURCE, metadata=nbgrader("01-accept", solution=True) | {"execution": {"iopub.status.idle": "t"}},
+             execution_count=2),
+        code("from wslab.exercises import check_accept_key\n\ncheck_accept_key(accept)", execution_count=3,
+             metadata=nbgrader("01-accept-check", grade=True, locked=True, points=1),
+             outputs=[nbformat.v4.new_output("stream", text="✓ accept\n")]),
+        code(LOOP, metadata=nbgrader("06-shout", solution=True)),
+        code("whole = 'answer'", metadata=nbgrader("whole", solution=True)),
+        nbformat.v4.new_markdown_cell("Why?\n\n=== BEGIN SOLUTION ===\nBecause.\n=== END SOLUTION ===",
+                                      metadata=nbgrader("why", solution=True, grade=True, points=1)),
+        code("x = 1", metadata=nbgrader("readonly", locked=True)),
+    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+
+
 SOURCE = """def accept(key):
     \"\"\"Your code here.\"\"\"
     ### BEGIN SOLUTION
     digest = hashlib.sha1((key + GUID).encode()).digest()
     return base64.b64encode(digest).decode()
-    ### END SOLUTION
+    ### END SOLUTION"""
 
-check_accept_key(accept)
-"""
+LOOP = """async def shout(ws):
+    async for message in ws:
+        ### BEGIN SOLUTION
+        reply = await asyncio.to_thread(slow_shout, message)
+        ### END SOLUTION
+        await ws.send(reply)"""
 
 
-def test_strip_solutions_keeps_indentation_and_the_rest():
-    assert ex.strip_solutions(SOURCE) == (
-        'def accept(key):\n    """Your code here."""\n    raise NotImplementedError\n\ncheck_accept_key(accept)\n')
+def test_release_replaces_solutions_with_nbgrader_s_stub_keeping_indentation():
+    nb = teacher_notebook()
+    assert ex.release(nb) == 4
+    sources = [cell.source for cell in nb.cells]
+    assert sources[2] == ('def accept(key):\n    """Your code here."""\n'
+                          '    # YOUR CODE HERE\n    raise NotImplementedError()')
+    assert sources[4] == ("async def shout(ws):\n    async for message in ws:\n"
+                          "        # YOUR CODE HERE\n        raise NotImplementedError()\n        await ws.send(reply)")
+    compile(sources[4], "shout", "exec", flags=__import__("ast").PyCF_ALLOW_TOP_LEVEL_AWAIT)  # still parses
+    assert sources[5] == "# YOUR CODE HERE\nraise NotImplementedError()"  # a solution cell with no region: all of it
+    assert sources[6] == "Why?\n\nYOUR ANSWER HERE"
+    assert [sources[0], sources[1], sources[3], sources[7]] == [
+        "# Title", "print('kept')", "from wslab.exercises import check_accept_key\n\ncheck_accept_key(accept)", "x = 1"]
 
 
-def test_make_student_clears_outputs_of_solution_cells_only(tmp_path):
-    nb = {"cells": [
-        {"cell_type": "markdown", "metadata": {}, "source": ["# Title"]},
-        {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [{"output_type": "stream", "name": "stdout", "text": "kept"}],
-         "source": ["print('kept')"]},
-        {"cell_type": "code", "metadata": {}, "execution_count": 2, "outputs": [{"output_type": "stream", "name": "stdout", "text": "✓"}],
-         "source": SOURCE.splitlines(keepends=True)},
-    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    src, out = tmp_path / "master.ipynb", tmp_path / "student" / "master.ipynb"
-    src.write_text(json.dumps(nb))
-    assert ex.make_student(src, out) == 1
-    student = json.loads(out.read_text())
-    assert student["cells"][1]["outputs"] and student["cells"][1]["execution_count"] == 1
-    assert student["cells"][2]["outputs"] == [] and student["cells"][2]["execution_count"] is None
-    assert "BEGIN SOLUTION" not in "".join(student["cells"][2]["source"])
-    assert "raise NotImplementedError" in "".join(student["cells"][2]["source"])
+def test_release_locks_cells_tags_the_failing_checks_and_clears_outputs():
+    nb = teacher_notebook()
+    ex.release(nb)
+    meta = [cell.metadata for cell in nb.cells]
+    assert meta[2]["nbgrader"]["grade_id"] == "01-accept"  # the nbgrader metadata stays: a valid nbgrader release
+    assert "execution" not in meta[2]
+    # As nbgrader's LockCells: solution cells can't be deleted; test and read-only cells can't be edited either.
+    assert (meta[2]["deletable"], meta[4]["deletable"], meta[6]["deletable"]) == (False, False, False)
+    assert "editable" not in meta[2] and "editable" not in meta[6]
+    assert (meta[3]["deletable"], meta[3]["editable"], meta[7]["deletable"], meta[7]["editable"]) == (False,) * 4
+    assert "deletable" not in meta[1] and "deletable" not in meta[0]
+    # The autograded test cell fails on purpose in the student version.
+    assert [i for i, m in enumerate(meta) if "raises-exception" in m.get("tags", [])] == [3]
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+
+
+def test_release_refuses_a_solution_outside_a_solution_cell():
+    nb = teacher_notebook()
+    del nb.cells[2].metadata["nbgrader"]
+    with pytest.raises(ValueError, match="not a solution cell"):
+        ex.release(nb)
+
+
+def test_make_release_writes_the_student_version_elsewhere_only(tmp_path):
+    src, out = tmp_path / "solutions" / "00-x.ipynb", tmp_path / "notebooks" / "00-x.ipynb"
+    src.parent.mkdir()
+    nbformat.write(teacher_notebook(), src)
+    assert ex.make_release(src, out) == 4
+    assert "BEGIN SOLUTION" not in out.read_text() and "BEGIN SOLUTION" in src.read_text()
+    with pytest.raises(ValueError, match="teacher's notebook itself"):
+        ex.make_release(src, src)
 
 
 def test_frame_overhead_reference_matches_the_encoder():

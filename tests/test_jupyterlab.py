@@ -1,11 +1,13 @@
 """End to end: notebook 00 run through JupyterLab's own UI, in a real browser.
 
 nbval runs the notebooks in a kernel of its own; this test runs
-``notebooks/00-start-here.ipynb`` where students run it: ``jupyter lab`` on
-127.0.0.1 (with a token), Debian's Chromium driven by Playwright, Run → Run All
-Cells from the menu bar. It then checks what a student would see: every code
-cell executed, the timeline drawn as an image, no cell showing an error. It
-also saves the notebook from the UI and checks the saved file.
+``notebooks/00-start-here.ipynb``, the student version ``make lab`` opens, where
+students run it: ``jupyter lab`` on 127.0.0.1 (with a token), Debian's Chromium
+driven by Playwright, Run → Run All Cells from the menu bar. It then checks what
+a student would see: every code cell executed, the timeline drawn as an image,
+no cell showing an error but the exercises' checks (their solutions are not
+written yet), which show the message that helps and no traceback. It also saves
+the notebook from the UI and checks the saved file.
 
 JupyterLab serves a copy of the notebooks folder in a temporary directory, with
 the stored outputs stripped (so the image and execution counts checked come from
@@ -93,6 +95,11 @@ def code_cells(nb: dict) -> list[dict]:
 
 def raises_exception(cell: dict) -> bool:
     return "raises-exception" in cell.get("metadata", {}).get("tags", [])
+
+
+def is_check(cell: dict) -> bool:
+    """An exercise's autograded test cell (nbgrader metadata): it fails in the student version."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade", False)
 
 
 def source(cell: dict) -> str:
@@ -332,6 +339,7 @@ def test_notebook_00_runs_in_jupyterlab(jupyter_lab, page, served_notebooks, tmp
     cells = code_cells(strip_outputs(served))
     plot_cells = [i for i, cell in enumerate(cells) if re.search(r"\btrace\.plot\(", source(cell))]
     assert cells and plot_cells, f"{NOTEBOOK} should have code cells, one drawing the timeline with trace.plot()"
+    assert len([cell for cell in cells if is_check(cell) and raises_exception(cell)]) == 2, "00 has two exercises"
     timeline_index = plot_cells[0]
 
     assert "started" in jupyter_lab.wait_until_up()
@@ -348,12 +356,17 @@ def test_notebook_00_runs_in_jupyterlab(jupyter_lab, page, served_notebooks, tmp
         prompts = run_all_cells(page, len(cells))
         ran = time.monotonic()
 
-        # 1. No cell shows an error (cells tagged raises-exception may).
+        # 1. No cell shows an error (cells tagged raises-exception may); each check shows the helpful message only.
         stderr_texts = []
         for i, cell in enumerate(cells):
             # text_content, not inner_text: content-visibility leaves off-screen cells unrendered,
             # and their inner text empty.
-            for text in code.nth(i).locator(STDERR).all_text_contents():
+            texts = code.nth(i).locator(STDERR).all_text_contents()
+            if is_check(cell):
+                assert len(texts) == 1 and texts[0].startswith("ExerciseError: ") and "not written yet" in texts[0] \
+                    and "hint: " in texts[0] and "Traceback" not in texts[0], (
+                        f"code cell {i + 1} of {len(cells)}, a check, shows:\n{source(cell)}\n---\n{texts}")
+            for text in texts:
                 if raises_exception(cell):
                     continue
                 assert "Traceback" not in text and not ERROR_LINE.search(text), (

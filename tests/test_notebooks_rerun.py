@@ -1,5 +1,9 @@
 """Students re-run cells: every notebook runs twice in the same kernel without an error,
-and leaves no lab running behind it."""
+and leaves no lab running behind it.
+
+Both versions: the teacher's (solutions/, every check passes) and the student's
+(notebooks/, every check fails: its cells are tagged raises-exception), so the
+failing paths of the checks are shown to stop their labs too."""
 
 from pathlib import Path
 
@@ -7,16 +11,17 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted(Path(__file__).parent.parent.joinpath("notebooks").glob("[0-9][0-9]-*.ipynb"))
+ROOT = Path(__file__).parent.parent
+NOTEBOOKS = [path for folder in ("solutions", "notebooks") for path in sorted((ROOT / folder).glob("[0-9][0-9]-*.ipynb"))]
 
 LABS_RUNNING = "import wslab.lab, threading; print(len(wslab.lab._running), sum(t.name.startswith('wslab') for t in threading.enumerate()))"
 
 
 def test_there_are_notebooks_to_rerun():
-    assert len(NOTEBOOKS) == 7
+    assert len(NOTEBOOKS) == 14
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[f"{p.parent.name}/{p.stem}" for p in NOTEBOOKS])
 def test_notebook_runs_twice_in_one_kernel(path):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})

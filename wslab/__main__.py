@@ -1,4 +1,4 @@
-"""Command line: ``python -m wslab demo`` and ``python -m wslab serve``."""
+"""Command line: ``python -m wslab demo``, ``serve``, and for the notebooks ``release`` and ``notebooks``."""
 
 from __future__ import annotations
 
@@ -103,16 +103,16 @@ def notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def student(args: argparse.Namespace) -> int:
-    """Write student versions: solutions replaced by ``raise NotImplementedError``."""
+def release(args: argparse.Namespace) -> int:
+    """Write student versions of teacher notebooks: solutions replaced by nbgrader's stub."""
     from pathlib import Path
 
-    from .exercises import make_student
+    from .exercises import make_release
 
     for path in args.paths:
         out = Path(args.out) / Path(path).name
-        removed = make_student(path, out)
-        print(f"{out}: {removed} solution(s) removed")
+        solutions = make_release(path, out)
+        print(f"{out}: {solutions} solution(s) replaced by `# YOUR CODE HERE` / `raise NotImplementedError()`")
     return 0
 
 
@@ -135,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("notebooks", help="re-execute notebooks and store their outputs")
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=notebooks)
-    p = sub.add_parser("student", help="write student versions of notebooks (solutions removed)")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--out", default="student", help="folder for the student notebooks (default student/)")
-    p.set_defaults(func=student)
+    p = sub.add_parser("release",
+                       help="write student versions of teacher notebooks (solutions replaced by nbgrader's stub)")
+    p.add_argument("paths", nargs="+", help="teacher notebooks, e.g. solutions/*.ipynb")
+    p.add_argument("--out", default="notebooks", help="folder for the student notebooks (default notebooks/)")
+    p.set_defaults(func=release)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

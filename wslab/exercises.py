@@ -1,13 +1,18 @@
-"""Checks for the notebooks' exercises, and student versions of the notebooks.
+"""Checks for the notebooks' exercises, and the student versions of the notebooks.
 
 Each ``check_*`` function takes what the student wrote (usually a function),
-runs it on real inputs, and either prints a short "✓ ..." line, or raises :class:`ExerciseError` saying what was expected and what the
-student's code produced. A function whose body is still
-``raise NotImplementedError`` gets a message that says so.
+runs it on real inputs, and either prints a short "✓ ..." line, or raises
+:class:`ExerciseError` saying what was expected, what the student's code
+produced and a hint. A function whose body is still ``raise
+NotImplementedError()`` gets a message that says so. In IPython the error shows
+as that message alone, not as a traceback through wslab's code.
 
-Solutions in the notebooks sit between nbgrader's ``### BEGIN SOLUTION`` and
-``### END SOLUTION`` markers; :func:`make_student` (or ``python -m wslab
-student``) replaces them with ``raise NotImplementedError`` without nbgrader.
+The teacher versions of the notebooks (``solutions/``) are nbgrader source
+notebooks: each exercise is a solution cell, its answer between nbgrader's
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` markers, followed by a locked,
+autograded test cell that imports its check and calls it. :func:`make_release`
+(``python -m wslab release``) writes the student versions (``notebooks/``) the
+way ``nbgrader generate_assignment`` would, without nbgrader.
 """
 
 from __future__ import annotations
@@ -16,23 +21,95 @@ import asyncio
 import base64
 import hashlib
 import inspect
-import json
+import functools
+import linecache
+import logging
 import os
-import re
 import socket
+import sysconfig
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .decode import GUID, Frame, build_frame, close_payload, decode
+from .trace import Trace
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 class ExerciseError(AssertionError):
-    """The student's answer is not right yet; the message says why."""
+    """The student's answer is not right yet; the message says why.
+
+    In IPython (a notebook) it shows as its message alone: no traceback through
+    wslab's code. When the student's own code raised, the lines of their code
+    it went through follow the message.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of formatting a traceback; nbgrader and nbval see an ordinary error output
+        # (ename ExerciseError, evalue the message, these lines as its traceback).
+        try:
+            return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}", *_where_it_raised(self.__cause__)]
+        except Exception:  # never let the renderer hide the message
+            return [f"{type(self).__name__}: {self}"]
+
+
+# Where the student's code is not: wslab, the standard library and installed packages (websockets, asyncio...).
+_NOT_STUDENT = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
+    os.path.dirname(__file__), *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))})
+
+
+def _where_it_raised(exc: BaseException | None, limit: int = 3) -> list[str]:
+    """The last lines of the student's own code that ``exc`` went through, named as IPython names cells."""
+    if exc is None or isinstance(exc, NotImplementedError):
+        return []
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<")
+              and not os.path.normcase(os.path.realpath(f.filename)).startswith(_NOT_STUDENT)]
+    if not frames:
+        return []
+    lines = [f"  {type(exc).__name__} was raised in your code:"]
+    for frame in frames[-limit:]:
+        line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
+        lines.append(f"    {_cell_name(frame.filename)}, line {frame.lineno}, in {frame.name}"
+                     + (f"\n      {line}" if line else ""))
+    return lines
+
+
+def _cell_name(filename: str) -> str:
+    """``Cell In[7]`` for a notebook cell's code (as IPython's tracebacks say), else the file name."""
+    try:
+        from IPython import get_ipython
+
+        label = get_ipython().compile.format_code_name(filename)
+        if label:
+            return " ".join(label)
+    except Exception:
+        pass
+    return filename
+
+
+def _hint(hint: str) -> Callable[[Callable], Callable]:
+    """Every ExerciseError the decorated check raises ends with a hint: its own, or this one."""
+    def decorate(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return check(*args, **kwargs)
+            except ExerciseError as exc:
+                if "\n  hint: " not in str(exc):
+                    exc.args = (f"{exc}\n  hint: {hint}",)
+                raise
+        return checked
+    return decorate
+
+
+#: What a student must do to an exercise whose solution is still nbgrader's stub.
+_REPLACE = ("  replace `# YOUR CODE HERE` and `raise NotImplementedError()` with your code, run that cell, "
+            "then run the check again.")
 
 
 def _call(name: str, fn: Callable, *args: Any, expected: Any = None) -> Any:
@@ -47,10 +124,7 @@ def _call(name: str, fn: Callable, *args: Any, expected: Any = None) -> Any:
     except NotImplementedError:
         call = f"{name}({', '.join(_short(a) for a in args)})"
         wanted = f"\n  expected: {call} == {_short(expected, 120)}" if expected is not None else ""
-        raise ExerciseError(
-            f"{name}: not written yet — it still raises NotImplementedError.{wanted}\n"
-            f"  replace `raise NotImplementedError` with your code and run the cell again."
-        ) from None
+        raise ExerciseError(f"{name}: not written yet — it still raises NotImplementedError.{wanted}\n{_REPLACE}") from None
     except ExerciseError:
         raise
     except Exception as exc:
@@ -65,22 +139,29 @@ class _Watch:
     The server still sees the exception (websockets answers 500 for a hook, closes
     with 1011 for a handler); :meth:`check` then turns the first failure into an
     ExerciseError that tells the student what happened and what was expected.
+    websockets' own log of that exception (a traceback on stderr) is dropped: the
+    check reports it, and nbgrader scores 0 for any stderr in a test cell anyway.
+    A check must call :meth:`check` once its lab has stopped (every handler is done).
     """
 
     def __init__(self, name: str, fn: Callable, expected: str, what: str = "handler") -> None:
         if not callable(fn):
             raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__} {fn!r}")
         self.name, self.fn, self.expected, self.what = name, fn, expected, what
-        self.failures: list[str] = []
+        self.failures: list[tuple[str, Exception]] = []
+        _drop_logs_of_reported_exceptions()
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, NotImplementedError):
-            self.failures.append(f"{self.name}: not written yet — it still raises NotImplementedError.\n"
-                                 f"  expected: {self.expected}\n"
-                                 f"  replace `raise NotImplementedError` with your code and run the cell again.")
+            message = (f"{self.name}: not written yet — it still raises NotImplementedError.\n"
+                       f"  expected: {self.expected}\n{_REPLACE}")
         elif not type(exc).__module__.startswith("websockets"):  # a closed connection is not the student's bug
-            self.failures.append(f"{self.name}: your {self.what} raised {type(exc).__name__}: {exc}\n"
-                                 f"  expected: {self.expected}")
+            message = (f"{self.name}: your {self.what} raised {type(exc).__name__}: {exc}\n"
+                       f"  expected: {self.expected}")
+        else:
+            return
+        exc._wslab_reported = True  # type: ignore[attr-defined]
+        self.failures.append((message, exc))
 
     def wrap(self) -> Callable:
         fn = self.fn
@@ -103,7 +184,26 @@ class _Watch:
 
     def check(self) -> None:
         if self.failures:
-            raise ExerciseError(self.failures[0])
+            message, exc = self.failures[0]
+            raise ExerciseError(message) from exc
+
+
+class _DropReported(logging.Filter):
+    """Drops a log record whose exception a check reports itself (see :class:`_Watch`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, "_wslab_reported", False)
+
+
+_drop_reported = _DropReported()
+
+
+def _drop_logs_of_reported_exceptions() -> None:
+    # websockets logs "connection handler failed" / "process_request failed" on this logger.
+    logger = logging.getLogger("websockets.server")
+    if _drop_reported not in logger.filters:
+        logger.addFilter(_drop_reported)
 
 
 def _run(awaitable) -> Any:
@@ -123,7 +223,10 @@ async def _as_coro(awaitable):
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    if isinstance(value, Trace):  # its record count depends on how TCP split the bytes; frames and connections don't
+        text = f"<Trace: {len(value.frames)} frames, {len(value.connections)} connection(s)>"
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -140,6 +243,8 @@ def _ok(message: str) -> None:
 
 
 # -- 00 start here --------------------------------------------------------------
+@_hint("loop over trace.frames and keep frames with sender == 'server' and opcode == 'TEXT' (a TEXT frame's "
+       "payload is UTF-8 text, RFC 6455 §5.6)")
 def check_server_messages(fn: Callable) -> None:
     """``fn(trace)`` returns the texts of the server's TEXT frames, in order."""
     from .lab import Lab
@@ -158,6 +263,7 @@ def check_server_messages(fn: Callable) -> None:
 
 
 # -- 01 handshake -----------------------------------------------------------------
+@_hint("base64( SHA-1( key + GUID ) ) — hash the raw 20-byte digest, not its hex (RFC 6455 §4.2.2)")
 def check_accept_key(fn: Callable) -> None:
     """``fn(key)`` computes Sec-WebSocket-Accept (RFC 6455 §4.2.2)."""
     cases = ["dGhlIHNhbXBsZSBub25jZQ==", base64.b64encode(bytes(range(16))).decode(), "x3JJHMbDL1EzLkh9GBhXDw=="]
@@ -168,6 +274,8 @@ def check_accept_key(fn: Callable) -> None:
     return _ok("accept matches RFC 6455 §1.3: dGhlIHNhbXBsZSBub25jZQ== → s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
 
 
+@_hint("a GET line, then Host, Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key and "
+       "Sec-WebSocket-Version: 13, each line ending in \\r\\n, then an empty line (RFC 6455 §4.1)")
 def check_upgrade_request(fn: Callable) -> None:
     """``fn(host, path, key)`` returns the bytes of a valid Upgrade request; a real server must answer 101."""
     from .lab import Lab
@@ -199,6 +307,8 @@ def check_upgrade_request(fn: Callable) -> None:
     return _ok("a real websockets server accepted your request with 101 Switching Protocols")
 
 
+@_hint("return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n') to refuse, None to go on (a "
+       "server may answer the handshake with any HTTP status, RFC 6455 §4.2.2)")
 def check_token_gate(fn: Callable) -> None:
     """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it."""
     from .lab import Lab
@@ -227,10 +337,12 @@ def check_token_gate(fn: Callable) -> None:
                         "return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n')")
             else:
                 raise ExerciseError(f"token_gate: a client connecting to {path!r} got in; it should get 401")
+    watch.check()
     return _ok("without the token: 401; with ?token=secret: 101 and the echo works")
 
 
 # -- 02 messages ------------------------------------------------------------------
+@_hint("byte i of the result is data[i] ^ mask[i % 4] (RFC 6455 §5.3)")
 def check_unmask(fn: Callable) -> None:
     """``fn(mask, data)`` unmasks (or masks) data with a 4-byte key (RFC 6455 §5.3)."""
     cases = [(bytes.fromhex("37fa213d"), bytes.fromhex("7f9f4d5158")), (b"\x00\x00\x00\x00", b"same"),
@@ -242,6 +354,8 @@ def check_unmask(fn: Callable) -> None:
     return _ok("unmask turns 7f 9f 4d 51 58 with key 37 fa 21 3d into b'Hello' (RFC 6455 §5.7)")
 
 
+@_hint("FIN is bit 0b10000000 of byte 0, the opcode its low 4 bits; MASK is the top bit of byte 1, the "
+       "length its low 7 bits (RFC 6455 §5.2)")
 def check_parse_header(fn: Callable) -> None:
     """``fn(two_bytes)`` returns dict(fin=, opcode=, masked=, length=) from a frame's first two bytes."""
     cases = [bytes([0x81, 0x05]), bytes([0x01, 0x83]), bytes([0x88, 0x82]), bytes([0x82, 0x7E]), bytes([0x89, 0x00])]
@@ -256,6 +370,8 @@ def check_parse_header(fn: Callable) -> None:
     return _ok("parse_header reads FIN, opcode, MASK and the 7-bit length like RFC 6455 §5.2")
 
 
+@_hint("byte 0 is FIN | opcode 0x1; byte 1 is MASK (0x80) | length, lengths over 125 use 126 + a 16-bit "
+       "length; then the mask, then the masked payload (RFC 6455 §5.2, §5.3)")
 def check_text_frame(fn: Callable) -> None:
     """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back."""
     for text, mask in [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304"))]:
@@ -276,6 +392,7 @@ def check_text_frame(fn: Callable) -> None:
 
 
 # -- 03 closing --------------------------------------------------------------------
+@_hint("2-byte big-endian code (struct.pack('!H', code)) + UTF-8 reason (RFC 6455 §5.5.1)")
 def check_close_body(fn: Callable) -> None:
     """``fn(code, reason)`` returns a Close frame's payload (RFC 6455 §5.5.1)."""
     for code, reason in [(1000, ""), (1001, "bye"), (4000, "déjà vu")]:
@@ -284,6 +401,8 @@ def check_close_body(fn: Callable) -> None:
     return _ok("close_body packs the code and the reason like RFC 6455 §5.5.1")
 
 
+@_hint("the first 2 bytes are the big-endian code, the rest the UTF-8 reason (RFC 6455 §5.5.1); an empty "
+       "payload is reported as 1005 (§7.1.5)")
 def check_read_close(fn: Callable) -> None:
     """``fn(payload)`` returns (code, reason); an empty payload means 1005 (RFC 6455 §7.1.5)."""
     for code, reason in [(1000, ""), (1001, "going away"), (1011, "oops")]:
@@ -294,6 +413,7 @@ def check_read_close(fn: Callable) -> None:
     return _ok("read_close reads codes and reasons, and 1005 for an empty Close")
 
 
+@_hint("answer with await ws.send(...), then await ws.close(4000, 'bye') (RFC 6455 §7.1.2)")
 def check_polite_handler(fn: Callable) -> None:
     """``fn`` is a server handler that answers the first message, then closes with 4000 'bye'."""
     from websockets.exceptions import ConnectionClosed
@@ -314,8 +434,8 @@ def check_polite_handler(fn: Callable) -> None:
         except TimeoutError:
             watch.check()
             raise ExerciseError("polite: the server never closed the connection") from None
-        watch.check()
         trace = lab.trace
+    watch.check()
     closes = [(f.close_code, f.close_reason) for f in trace.frames if f.opcode == "CLOSE" and f.sender == "server"]
     _expect("polite", "the server's Close frame", closes[:1], [(4000, "bye")],
             "await ws.close(4000, 'bye') after you answered")
@@ -323,6 +443,7 @@ def check_polite_handler(fn: Callable) -> None:
 
 
 # -- 04 chat ---------------------------------------------------------------------
+@_hint("count frames with sender == 'client' and opcode == 'TEXT' (RFC 6455 §5.6), keyed by frame.conn")
 def check_per_connection(fn: Callable) -> None:
     """``fn(trace)`` returns {conn: number of TEXT frames the client sent}."""
     from .lab import Lab
@@ -343,6 +464,8 @@ def check_per_connection(fn: Callable) -> None:
     return _ok("per_connection counts each client's messages")
 
 
+@_hint("the handler's first await ws.recv() is the name; then for each message, broadcast f'{name}: "
+       "{message}' to every connected client")
 def check_named_chat(fn: Callable) -> None:
     """``fn()`` makes a chat handler; clients send their name first, then messages go out as 'name: text'."""
     from websockets.exceptions import ConnectionClosed
@@ -368,11 +491,13 @@ def check_named_chat(fn: Callable) -> None:
                     ws.close()
                 except ConnectionClosed:
                     pass
+    watch.check()
     _expect("named_chat", "ada saying 'hi'", got, ("ada: hi", "ada: hi"), "broadcast f'{name}: {message}' to every client")
     return _ok("named_chat sends 'ada: hi' to everyone")
 
 
 # -- 05 websocket vs http -------------------------------------------------------------
+@_hint("2 bytes, +2 if length > 125, +8 instead if length > 65535, +4 if masked (RFC 6455 §5.2)")
 def check_frame_overhead(fn: Callable) -> None:
     """``fn(length, masked)`` returns the header size in bytes of a frame with that payload length."""
     for length in (0, 125, 126, 65535, 65536):
@@ -384,6 +509,7 @@ def check_frame_overhead(fn: Callable) -> None:
 
 
 # -- 06 asyncio in jupyter ---------------------------------------------------------------
+@_hint("open the n connections concurrently: asyncio.gather() runs several coroutines at once")
 def check_concurrent_hellos(fn: Callable) -> None:
     """``fn(url, n)`` is ``async``: opens n clients at once, each sends 'Hello Server', returns the replies."""
     from .lab import Lab
@@ -402,35 +528,97 @@ def check_concurrent_hellos(fn: Callable) -> None:
 
 
 # -- student versions -------------------------------------------------------------------
-_SOLUTION = re.compile(r"^([ \t]*)" + re.escape(BEGIN) + r".*?^[ \t]*" + re.escape(END) + r"[^\n]*\n?",
-                       re.DOTALL | re.MULTILINE)
+#: nbgrader's stub for a Python solution region (``ClearSolutions.code_stub``), and what it puts in a solution cell.
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+TEXT_STUB = "YOUR ANSWER HERE"
+#: The tag that tells nbval, nbclient and JupyterLab's Run All that a cell fails on purpose.
+RAISES = "raises-exception"
 
 
-def strip_solutions(source: str) -> str:
-    """Replace every solution block in ``source`` with ``raise NotImplementedError``."""
-    return _SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError\n", source)
+def _nbgrader(cell: dict, key: str) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get(key, False))
 
 
-def make_student(path: str | os.PathLike, out: str | os.PathLike) -> int:
-    """Write the student version of notebook ``path`` to ``out``; returns how many solutions were removed."""
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    removed = 0
+def _clear_solution_regions(source: str, stub: str) -> tuple[str, int]:
+    """nbgrader's ``ClearSolutions``: each region becomes ``stub``, indented like its BEGIN line."""
+    lines, regions, inside = [], 0, False
+    for line in source.split("\n"):
+        if "BEGIN SOLUTION" in line:
+            if inside:
+                raise ValueError(f"nested BEGIN SOLUTION in:\n{source}")
+            inside, regions = True, regions + 1
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [indent + stub_line for stub_line in stub.split("\n")]
+        elif "END SOLUTION" in line:
+            inside = False
+        elif not inside:
+            lines.append(line)
+    if inside:
+        raise ValueError(f"BEGIN SOLUTION without END SOLUTION in:\n{source}")
+    return "\n".join(lines), regions
+
+
+def release(nb: dict) -> int:
+    """Turn a teacher's notebook (nbformat 4, as a dict) into its student version, in place.
+
+    What ``nbgrader generate_assignment`` does with its default settings, minus the
+    gradebook: every solution region becomes nbgrader's stub (a solution cell with no
+    region is replaced whole), solution cells can't be deleted, test cells can't be
+    edited or deleted, and every output is cleared. The nbgrader metadata stays, so
+    the student version is a valid nbgrader release (Validate works on it; autograde
+    finds its cells by grade_id). One addition: the autograded test cells are tagged
+    ``raises-exception``, since with the stubs they fail on purpose (nbval, nbclient
+    and JupyterLab's Run All then go on to the next cell). Returns the number of
+    solution cells.
+    """
+    language = nb.get("metadata", {}).get("kernelspec", {}).get("language", "python")
+    if language != "python":
+        raise ValueError(f"only Python notebooks have a code stub, not {language}")
+    nb.get("metadata", {}).pop("celltoolbar", None)
+    solutions = 0
     for cell in nb["cells"]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        if BEGIN not in source:
-            continue
-        stripped = strip_solutions(source)
-        removed += source.count(BEGIN)
-        cell["source"] = stripped.splitlines(keepends=True)
+        is_solution, is_grade = _nbgrader(cell, "solution"), _nbgrader(cell, "grade")
+        stub = CODE_STUB if cell["cell_type"] == "code" else TEXT_STUB
+        cleared, regions = _clear_solution_regions(source, stub)
+        if regions and not is_solution:
+            raise ValueError(f"a solution region in a cell that is not a solution cell:\n{source}")
+        if is_solution:
+            solutions += 1
+            cell["source"] = cleared if regions else stub
+        metadata = cell.setdefault("metadata", {})
+        metadata.pop("execution", None)  # nbclient's timestamps of the teacher's run
+        if is_solution:
+            metadata["deletable"] = False
+        elif is_grade or _nbgrader(cell, "locked"):
+            metadata["deletable"] = metadata["editable"] = False
+        if is_grade and not is_solution and cell["cell_type"] == "code" and RAISES not in metadata.get("tags", []):
+            metadata["tags"] = [*metadata.get("tags", []), RAISES]
         if cell["cell_type"] == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
+            cell["outputs"], cell["execution_count"] = [], None
+    return solutions
+
+
+def make_release(path: str | os.PathLike, out: str | os.PathLike) -> int:
+    """Write the student version of the teacher's notebook ``path`` to ``out`` (see :func:`release`).
+
+    Returns the number of solution cells. The student version has no outputs: execute it
+    (``python -m wslab notebooks``) to store the outputs a student sees on a repository browser.
+    """
+    import nbformat
+
+    if Path(out).resolve() == Path(path).resolve():
+        raise ValueError(f"{out} is the teacher's notebook itself: write the student version elsewhere")
+    nb = nbformat.read(path, as_version=4)
+    solutions = release(nb)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return removed
+    nbformat.write(nb, out)
+    return solutions
 
 
 # -- 00 start here: added checks ------------------------------------------------------
+@_hint("loop with `async for message in ws:` and await ws.send(message.upper()) for each message (RFC 6455 "
+       "§5.6: a TEXT frame each way)")
 def check_shout_handler(fn: Callable) -> None:
     """``fn`` is a server handler that answers every message with the same text in capitals."""
     from websockets.exceptions import ConnectionClosed
@@ -457,6 +645,8 @@ def check_shout_handler(fn: Callable) -> None:
 
 
 # -- more checks for 05 and 06 ------------------------------------------------------------
+@_hint("for i in range(5): await ws.send(f'update {i:03d}'); then return: websockets closes with 1000 (RFC "
+       "6455 §7.4.1)")
 def check_push_handler(fn: Callable) -> None:
     """``fn`` is a server handler that pushes ``update 000`` … ``update 004`` unasked, then closes normally."""
     from websockets.exceptions import ConnectionClosed
@@ -528,6 +718,8 @@ def slow_shout(text: str) -> str:
     return text.upper()
 
 
+@_hint("run the blocking call in a worker thread, so the event loop keeps serving: reply = await "
+       "asyncio.to_thread(slow_shout, message)")
 def check_no_blocking(fn: Callable) -> None:
     """``fn`` is an async handler answering each message with ``slow_shout(message)`` without blocking its loop."""
     from websockets.exceptions import ConnectionClosed
@@ -549,6 +741,7 @@ def check_no_blocking(fn: Callable) -> None:
                 what = "closed the connection" if isinstance(exc, ConnectionClosed) else "did not answer in 5 s"
                 raise ExerciseError(f"no_blocking: the server {what}; answer each message with "
                                     "await ws.send(...)") from None
+    watch.check()
     _expect("no_blocking", "clients sending 'one' and 'two'", replies, ("ONE", "TWO"),
             "reply with what slow_shout(message) returns")
     # Counted, not timed: a handler that blocks its loop can never have two slow_shout calls running at once.
@@ -579,6 +772,8 @@ _CLOSE_HINTS = {
 }
 
 
+@_hint("the code in the server's Close frame (frame.close_code); 1005 if it has none, 1006 if it sent none "
+       "(RFC 6455 §7.1.5)")
 def check_close_codes(fn: Callable) -> None:
     """``fn(trace)`` returns ``{conn: code}``: the close code each connection's client reports.
 
