@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
+from .capture_import.connections import NOT_DECODED
 from .decode import DecodeError, Frame, close_code_name
 from .tap import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, SERVER_STOPPING
 from .trace import Chunk, Record, Trace
@@ -213,6 +214,10 @@ class _Connection:
         return Finding(self.conn, t, severity, text, rule)
 
     def explain(self) -> list[Finding]:
+        if self.notes and all(r.kind in ("note", "state") for r in self.records):
+            # Known only from notes (a capture's TLS or non-WebSocket connection): they say it all.
+            return [self.finding(r.t, "info" if r.text.startswith(NOT_DECODED) else "warning", r.text)
+                    for r in self.notes]
         if self.response is not None and self.response.status != 101:
             out = [self._rejected()]
         elif self.response is None:
