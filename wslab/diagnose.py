@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from .capture_import.connections import NOT_DECODED
+from .capture_import.har import MESSAGE_LEVEL
 from .decode import DecodeError, Frame, close_code_name
 from .tap import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, SERVER_STOPPING
 from .trace import Chunk, Record, Trace
@@ -472,6 +473,9 @@ class _Connection:
         if self.stopped is not None:
             return self.finding(self.stopped.t, "warning", "1006 abnormal closure: the lab stopped and cut TCP "
                                 "before any Close frame", "RFC 6455 §7.1.5")
+        if self._note(MESSAGE_LEVEL) is not None:
+            return self.finding(self.records[-1].t, "info", "how the connection ended is not in a HAR: it keeps "
+                                "messages only, no Close frames and no TCP")
         if not self.ends:
             return self.finding(self.records[-1].t, "info", "open: no Close frame yet")
         end = min(self.ends.values(), key=lambda r: r.t)
