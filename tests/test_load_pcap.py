@@ -7,9 +7,10 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pcap_builder import (ACK, FIN, MASK, PSH, Conversation, Packet, article, request, response, retimed, shuffled,
-                          write)
+from pcap_builder import MASK, Conversation, Packet, article, request, response, retimed, shuffled, write
 from wslab import Lab, load, load_pcap
 from wslab.capture_import.reassembly import Delivery, HalfStream, Segment, TcpConnection
 from wslab.decode import build_frame
@@ -107,6 +108,45 @@ def test_at_the_end_of_the_capture_holes_are_gaps_and_a_fin_behind_them_is_deliv
                             Delivery("fin", 2.0)]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=1, max_size=300), st.data())
+def test_any_order_with_duplicates_and_overlaps_gives_back_the_stream(stream, data):
+    """However the segments come (cut anywhere, shuffled, repeated, overlapping), the bytes come out in order."""
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=12)) if len(stream) > 1 else [])
+    bounds = list(zip([0, *cuts], [*cuts, len(stream)], strict=True))
+    extra = data.draw(st.lists(st.tuples(st.integers(0, len(stream) - 1), st.integers(1, 40)), max_size=6))
+    segments = [(a, stream[a:b]) for a, b in bounds] + [(a, stream[a:a + n]) for a, n in extra]
+    segments = data.draw(st.permutations(segments))
+    isn = data.draw(st.integers(0, 2**32 - 1))
+    half = HalfStream()
+    half.segment(0.0, isn, syn=True)
+    out = []
+    for i, (at, piece) in enumerate(segments):
+        out += half.segment(float(i), (isn + 1 + at) % 2**32, piece)
+    assert [d.kind for d in out] == ["data"] * len(out)
+    assert [d.offset for d in out] == [sum(len(d.data) for d in out[:i]) for i in range(len(out))]
+    assert b"".join(d.data for d in out) == stream
+    assert half.close() == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["client", "server"]), st.binary(max_size=200)), max_size=8),
+       st.integers(0, 3), st.booleans())
+def test_load_pcap_never_fails_on_what_a_connection_carries(tmp_path_factory, messages, drop, upgrade):
+    """Random bytes after (or instead of) a handshake, a segment lost: a trace, never an exception."""
+    opening = [("client", request()), ("server", response())] if upgrade else []
+    packets = Conversation(mss=64).talk(opening + messages).fin("client").packets
+    data = [i for i, p in enumerate(packets) if p.data]
+    if drop and data:
+        del packets[data[drop % len(data)]]
+    path = tmp_path_factory.mktemp("fuzz") / "fuzz.pcap"
+    write(path, packets)
+    trace = load_pcap(path)
+    assert trace.connections == [1]
+    trace.diagnose()
+    str(trace)
+
+
 def test_a_fin_waits_for_the_bytes_before_it():
     half = HalfStream()
     half.segment(0.0, 99, syn=True)
@@ -172,7 +212,7 @@ def test_out_of_order_retransmitted_and_overlapping_segments(tmp_path):
     # Retransmit every fifth data segment later on, and overlap some with a segment spanning two.
     extra = []
     data = [p for p in packets if p.data]
-    for i, p in enumerate(data[::5]):
+    for p in data[::5]:
         extra.append(dataclasses.replace(p))
     for a, b in zip(data, data[1:]):
         if a.src == b.src and (a.seq + len(a.data)) % 2**32 == b.seq and len(extra) < 40:
@@ -227,7 +267,8 @@ def test_permessage_deflate_is_inflated_when_the_handshake_was_captured(tmp_path
         data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
         return data[:-4]  # RFC 7692 §7.2.1: without the trailing 00 00 ff ff
 
-    extension = "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n"
+    extension = ("Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; "
+                 "server_no_context_takeover\r\n")
     split = deflated("one message in two frames, " * 5)
     messages = [("client", request(extra=extension)), ("server", response(extra=extension)),
                 ("client", build_frame("TEXT", deflated("squeeze me " * 20), rsv1=True, mask=MASK)),
@@ -289,6 +330,19 @@ def test_plain_http_other_protocols_refusals_and_empty_connections_are_not_webso
     assert texts[3] == "not decoded: TCP 10.0.0.1:40004 → 10.0.0.2:8765 carried no data: not a WebSocket connection"
     assert [(f.conn, f.severity, f.text) for f in trace.diagnose()] == [
         (conn, "info", text) for conn, text in enumerate(texts, start=1)]
+
+
+def test_a_long_connection_without_a_handshake_is_not_held_in_memory(tmp_path, monkeypatch):
+    import wslab.capture_import.connections as connections
+
+    monkeypatch.setattr(connections, "MAX_HELD", 2000)
+    download = [("client", b"GET /big HTTP/1.1\r\nHost: example.test\r\n\r\n"),
+                ("server", b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000)]
+    write(tmp_path / "big.pcap", Conversation().talk(download).fin("client").fin("server").packets)
+    assert notes(load_pcap(tmp_path / "big.pcap")) == [
+        "not decoded: not a WebSocket connection: plain HTTP ('GET /big HTTP/1.1'), no request with Upgrade: "
+        "websocket (41 bytes client → server, 5041 bytes server → client) — TCP 10.0.0.1:40001 → 10.0.0.2:8765 "
+        "(wslab stopped looking for a handshake after 2000 bytes)"]
 
 
 def test_a_capture_that_starts_mid_connection(tmp_path):

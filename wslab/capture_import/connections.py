@@ -34,6 +34,8 @@ ARROW = {"client": "client → server", "server": "server → client"}
 OTHER: dict[str, Sender] = {"client": "server", "server": "client"}
 #: Bytes of one connection held while looking for a WebSocket handshake in it.
 MAX_HELD = 16 * 1024 * 1024
+#: Bytes of each side's stream kept to say what a connection that isn't decoded starts with.
+_OPENING = 8192
 #: Notes about a connection wslab did not decode start with this.
 NOT_DECODED = "not decoded: "
 
@@ -65,16 +67,20 @@ def _import(capture: Capture) -> Trace:
         stream = current.get(key)
         if stream is None or stream.tcp.is_new_connection(segment):
             if stream is not None:
-                stream.finish(capture)
+                stream.finish()
             stream = current[key] = _Stream(len(streams) + 1, segment, capture)
             streams.append(stream)
         stream.packet(segment)
     for stream in current.values():
-        stream.finish(capture)
-    started = capture.first_time
-    records = [Record(t - started, r.conn, r.event) for stream in streams for t, r in stream.records]  # type: ignore[operator]
-    chunks = [Chunk(c.t - started, c.conn, c.sender, c.offset, c.data) for s in streams for c in s.chunks]  # type: ignore[operator]
-    return Trace(records, chunks, started=started)
+        stream.finish()
+    started = capture.first_time or 0.0  # the streams' times are capture times: the trace counts from here
+    records = [Record(r.t - started, r.conn, r.event) for stream in streams for r in stream.records]
+    chunks = [Chunk(c.t - started, c.conn, c.sender, c.offset, c.data) for stream in streams for c in stream.chunks]
+    return Trace(records, chunks, started=capture.first_time)
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n and not n % (1 << 20) else f"{n} bytes"
 
 
 def _where(end: Endpoint) -> str:
@@ -96,7 +102,7 @@ class _Stream:
         self.tcp = TcpConnection(first)
         self.first_t = first.t
         self.mode = "pending"
-        self.records: list[tuple[float, Record]] = []
+        self.records: list[Record] = []  # on the capture's clock until _import shifts them
         self.chunks: list[Chunk] = []
         self.held: list[tuple[Endpoint, Delivery]] = []
         self.seen: dict[Endpoint, bytearray] = {end: bytearray() for end in self.tcp.ends}  # bytes while pending
@@ -105,25 +111,25 @@ class _Stream:
         self.sent: dict[Endpoint, int] = {end: 0 for end in self.tcp.ends}  # bytes delivered, all modes
         self.first_sender: Endpoint | None = None
         self.missing: dict[Endpoint, int] = {end: 0 for end in self.tcp.ends}  # bytes the capture lacks
-        self.why = ""  # mode "other": the note's text
+        self.opening: dict[Endpoint, bytes] = {end: b"" for end in self.tcp.ends}  # each side's first bytes
+        self.why = ""  # mode "other": the note's text ("": said when the connection ends)
         # -- mode "websocket" ----------------------------------------------------
         self.role: dict[Endpoint, Sender] = {}
         self.decoder = WireDecoder()
         self.states = StateTracker()
         self.start: dict[str, int | None] = {"client": None, "server": None}  # stream offset decoding starts at
-        self.request_t = 0.0  # capture time of the handshake request's first byte
         self.waiting: list[Delivery] = []  # the server's bytes while its response is looked for
         self.fed = {"client": 0, "server": 0}
         self.skipped = {"client": 0, "server": 0}
         self.lost = {"client": False, "server": False}
         self.eof = {"client": False, "server": False}
-        self.handshake_t: float | None = None
+        self.handshake_t: float | None = None  # capture time of the handshake request's first byte
 
     # -- input ---------------------------------------------------------------------
     def packet(self, segment: Segment) -> None:
         self._deliver(self.tcp.packet(segment))
 
-    def finish(self, capture: Capture) -> None:
+    def finish(self) -> None:
         """The capture ended (or a new connection took these ports): say what's left to say."""
         if self.mode == "done":
             return
@@ -131,9 +137,10 @@ class _Stream:
         if self.mode == "pending":
             self._other(self._pending_reason())
         if self.mode == "other":
-            self._note(self.first_t, "client", self.why)
+            self._note(self.first_t, "client", self.why or self._pending_reason() + (
+                f" (wslab stopped looking for a handshake after {_size(MAX_HELD)})"))
         elif self.mode == "websocket":
-            self._wrap_up(capture)
+            self._wrap_up()
         self.mode = "done"
 
     def _deliver(self, deliveries: Iterable[tuple[Endpoint, Delivery]]) -> None:
@@ -161,6 +168,8 @@ class _Stream:
             seen.clear()
             self.base[end], self.scanned[end] = d.offset, 0
         seen += d.data
+        if len(self.opening[end]) < _OPENING and d.offset == len(self.opening[end]) + (self.base[end] or 0):
+            self.opening[end] += d.data[: _OPENING - len(self.opening[end])]
         if self.first_sender is None:
             self.first_sender = end
             if _TLS_RECORD.match(seen):
@@ -175,8 +184,7 @@ class _Stream:
         if found is not None:
             self._websocket(end, found)
         elif sum(len(b) for b in self.seen.values()) > MAX_HELD:
-            self._other(f"{NOT_DECODED}no WebSocket handshake in the first {MAX_HELD // (1024 * 1024)} MiB of "
-                        f"the TCP connection {self._ends()}")
+            self._other("")
 
     def _find_request(self, end: Endpoint) -> int | None:
         """The stream offset of a complete ``GET`` request with ``Upgrade: websocket`` sent by ``end``, or None."""
@@ -221,8 +229,9 @@ class _Stream:
                 "ws:// connection rather than wss://, or export a HAR from the browser's DevTools (wslab.load_har)")
 
     def _not_http_reason(self) -> str:
-        return (f"{NOT_DECODED}not a WebSocket connection: it starts with {preview(bytes(self.seen[self.first_sender]))}, "  # type: ignore[index]
-                f"not an HTTP request — TCP {self._ends()}")
+        start = preview(self.opening[self.first_sender])  # type: ignore[index]
+        return (f"{NOT_DECODED}not a WebSocket connection: it starts with {start}, not an HTTP request "
+                f"— TCP {self._ends()}")
 
     def _pending_reason(self) -> str:
         ends = self._ends()
@@ -242,8 +251,7 @@ class _Stream:
                                  for end in sorted(self.tcp.ends, key=lambda e: e != client) if self.missing[end])
             return (f"the capture is missing {lacks} of this TCP connection ({self._lacking()}), and "
                     f"no WebSocket handshake is in what it has ({self._counts()}) — TCP {ends}")
-        sender = self.first_sender or self.tcp.ends[0]
-        request = _ANY_REQUEST.match(bytes(self.seen.get(sender, b"")[:8192]))
+        request = _ANY_REQUEST.match(self.opening[self.first_sender or self.tcp.ends[0]])
         if request is not None:
             line = request[0].decode("latin-1").strip()
             return (f"{NOT_DECODED}not a WebSocket connection: plain HTTP ({line!r}), no request with "
@@ -312,9 +320,6 @@ class _Stream:
         self.skipped[sender] += len(d.data) - len(data)
         if not data:
             return
-        if sender == "client" and self.handshake_t is None:
-            self.handshake_t = d.t
-            self._find_response()
         self.chunks.append(Chunk(d.t, self.conn, sender, self.fed[sender], data))
         self.fed[sender] += len(data)
         try:
@@ -322,6 +327,9 @@ class _Stream:
         except Exception as exc:  # as in the tap: the decoder must never stop the import
             events = [DecodeError(sender, self.fed[sender], f"decoder crashed: {exc!r}")]
         self._decoded(d.t, events)
+        if sender == "client" and self.handshake_t is None:  # the request is in: its response can be looked for
+            self.handshake_t = d.t
+            self._find_response()
 
     def _find_response(self) -> None:
         """The server's first status line sent after the handshake request started: decoding starts there."""
@@ -351,13 +359,14 @@ class _Stream:
         for change in self.states.closed(cause):
             self._record(t, change)
 
-    def _wrap_up(self, capture: Capture) -> None:
+    def _wrap_up(self) -> None:
         """Notes on what the decoded connection's capture lacks."""
         first = self.handshake_t if self.handshake_t is not None else self.first_t
         skipped = [f"{self.skipped[s]} bytes {ARROW[s]}" for s in ("client", "server") if self.skipped[s]]
         if skipped:
             if self.tcp.halves[next(e for e, s in self.role.items() if s == "client")].start_seen:
-                text = f"{' and '.join(skipped)} before the WebSocket handshake (earlier HTTP on this connection) skipped"
+                text = (f"{' and '.join(skipped)} before the WebSocket handshake (earlier HTTP on this connection) "
+                        "skipped")
             else:
                 text = f"capture starts mid-connection: {' and '.join(skipped)} before the first handshake skipped"
             self._note(first, "client", text, front=True)
@@ -365,23 +374,21 @@ class _Stream:
             waited = sum(len(d.data) for d in self.waiting)
             self._note(self.waiting[-1].t, "server", f"{waited} bytes from the server, none of them an HTTP "
                                                      "response to the handshake: not decoded")
-        last = max((t for t, _ in self.records), default=first)
+        last = max((r.t for r in self.records), default=first)
         for sender in ("client", "server"):
             stream = self.decoder.decoder(sender)  # type: ignore[arg-type]
             pending = stream.received - stream.offset - stream.undecoded
             if not self.eof[sender] and not self.lost[sender] and not self.tcp.reset and pending > 0:
                 self._note(last, sender, f"the capture ends with {pending} bytes {ARROW[sender]} still to come "
                                          "(an unfinished frame or HTTP head)")
-        if capture.cut_short and not self.tcp.over:
-            self._note(last, "client", f"the capture stops here: {capture.cut_short}")
+        if self.capture.cut_short and not self.tcp.over:
+            self._note(last, "client", f"the capture stops here: {self.capture.cut_short}")
 
     # -- output -----------------------------------------------------------------------
     def _record(self, t: float, event) -> None:
-        self.records.append((t, Record(t, self.conn, event)))
+        self.records.append(Record(t, self.conn, event))
 
     def _note(self, t: float, sender: str, text: str, *, front: bool = False) -> None:
-        record = (t, Record(t, self.conn, Note(sender, text)))  # type: ignore[arg-type]
-        if front:
-            self.records.insert(0, record)
-        else:
-            self.records.append(record)
+        """A note at ``t``; ``front``: before the records already made at that time (the trace sorts stably)."""
+        record = Record(t, self.conn, Note(sender, text))  # type: ignore[arg-type]
+        self.records.insert(0, record) if front else self.records.append(record)

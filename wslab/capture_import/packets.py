@@ -17,7 +17,6 @@ import dataclasses
 import ipaddress
 import os
 import struct
-from collections.abc import Iterator
 
 from .reassembly import Segment
 
