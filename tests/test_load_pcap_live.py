@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_executable
-from test_node import NODE_DIR, ws_node_modules  # noqa: F401 (a fixture: npm install ws)
+from test_node import NODE_DIR, ws_node_modules  # noqa: F401,F811 (a fixture: npm install ws)
 from wslab import Lab, load_pcap
 
 DEADLINE = 15.0  # seconds to wait for dumpcap, or for packets to reach its file
@@ -191,7 +191,7 @@ def echo(ws) -> None:
         pass
 
 
-def test_node_ws_client_and_server(spawn, capture, node_path, ws_node_modules, tshark_path):
+def test_node_ws_client_and_server(spawn, capture, node_path, ws_node_modules, tshark_path):  # noqa: F811
     env = {"NODE_PATH": str(ws_node_modules)}
     port = free_port()
     server = spawn([node_path, str(NODE_DIR / "server.js"), str(port)], env=env)
