@@ -1,7 +1,6 @@
 """wslab.load_pcap on live captures of real peers, checked against tshark's own dissection of the same file.
 
-Each test starts ``dumpcap -i lo`` (one on ``-i any``, Linux cooked v2) with a
-filter on the port of a server it starts on 127.0.0.1, lets two real peers
+Each test starts ``dumpcap -i lo`` with a filter on the port of a server it starts on 127.0.0.1, lets two real peers
 talk, and loads the pcapng with ``load_pcap``. Every WebSocket frame that
 tshark dissects in the file must be in the trace, in the same order and TCP
 stream, with the same FIN, opcode, mask and masking key, payload length,
@@ -49,12 +48,9 @@ def free_port() -> int:
 class LiveCapture:
     """``dumpcap`` writing a pcapng of one TCP port on loopback, started and stopped without sleeping blindly."""
 
-    def __init__(self, spawn, dumpcap: str, path: Path, port: int, *, interface: str = "lo",
-                 link_type: str | None = None) -> None:
+    def __init__(self, spawn, dumpcap: str, path: Path, port: int) -> None:
         self.path, self.port = path, port
-        argv = [dumpcap, "-i", interface, *(["-y", link_type] if link_type else []), "-f", f"tcp port {port}",
-                "-w", str(path)]
-        self.process = spawn(argv)
+        self.process = spawn([dumpcap, "-i", "lo", "-f", f"tcp port {port}", "-w", str(path)])
         self.process.wait_for_line(r"^Capturing on ", timeout=DEADLINE)
         # dumpcap prints that line before it opens the interface; the file's interface block is written after.
         self._until(self._has_interface, "dumpcap to write the interface block")
@@ -96,8 +92,8 @@ class LiveCapture:
 @pytest.fixture
 def capture(spawn, dumpcap_path, tmp_path):
     """``capture(port)`` starts a :class:`LiveCapture` into a file in ``tmp_path``."""
-    def start(port: int, **kwargs) -> LiveCapture:
-        return LiveCapture(spawn, dumpcap_path, tmp_path / f"live-{port}.pcapng", port, **kwargs)
+    def start(port: int) -> LiveCapture:
+        return LiveCapture(spawn, dumpcap_path, tmp_path / f"live-{port}.pcapng", port)
     return start
 
 
@@ -360,27 +356,3 @@ def test_aiohttp_client_and_server(capture, tshark_path):
     # The server started the closing handshake: diagnose says who closed, with which code.
     assert "the server closed with 4001 (private use) 'server says bye'" in trace.diagnose().text
     assert ended_cleanly(trace, 1)
-
-
-def test_linux_cooked_capture_on_any(capture, tshark_path):
-    """``dumpcap -i any`` writes Linux cooked (SLL2 here) headers instead of Ethernet ones."""
-    from websockets.sync.client import connect
-    from websockets.sync.server import serve
-
-    with serve(echo, "127.0.0.1", 0, compression=None) as server:
-        port = server.socket.getsockname()[1]
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        live = capture(port, interface="any", link_type="LINUX_SLL2")
-        with connect(f"ws://127.0.0.1:{port}/") as ws:
-            ws.send("cooked")
-            assert ws.recv(timeout=5) == "cooked"
-        trace = live.stop(websockets=1)
-        server.shutdown()
-    thread.join(DEADLINE)
-    from wslab.capture_import.packets import read_capture
-
-    assert read_capture(live.path).link_type == 276
-    frames = assert_same_as_tshark(trace, tshark_path, live.path, port)
-    assert [(f[1], f[3], f[7]) for f in frames] == [("client", 1, b"cooked"), ("server", 1, b"cooked"),
-                                                    ("client", 8, None), ("server", 8, None)]
