@@ -3,8 +3,11 @@
 A :class:`Lab` runs a real ``websockets`` server behind a recording TCP tap,
 inside the Jupyter kernel; ``lab.trace`` is every byte that crossed the wire,
 decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
+:func:`load_pcap` and :func:`load_har` make the same kind of trace from a
+packet capture or a browser's HAR export.
 """
 
+from .capture_import import load_har, load_pcap
 from .decode import accept_key, build_frame, check_accept, close_payload, decode
 from .lab import Lab
 from .nested import allow_nested_asyncio
@@ -13,6 +16,6 @@ from .trace import Record, Trace, load
 
 __all__ = [
     "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",
-    "close_payload", "decode", "load",
+    "close_payload", "decode", "load", "load_har", "load_pcap",
 ]
 __version__ = "0.1.0"

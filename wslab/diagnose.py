@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
+from .capture_import.connections import NOT_DECODED
+from .capture_import.har import MESSAGE_LEVEL
 from .decode import DecodeError, Frame, close_code_name
 from .tap import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, SERVER_STOPPING
 from .trace import Chunk, Record, Trace
@@ -213,6 +215,10 @@ class _Connection:
         return Finding(self.conn, t, severity, text, rule)
 
     def explain(self) -> list[Finding]:
+        if self.notes and all(r.kind in ("note", "state") for r in self.records):
+            # Known only from notes (a capture's TLS or non-WebSocket connection): they say it all.
+            return [self.finding(r.t, "info" if r.text.startswith(NOT_DECODED) else "warning", r.text)
+                    for r in self.notes]
         if self.response is not None and self.response.status != 101:
             out = [self._rejected()]
         elif self.response is None:
@@ -467,6 +473,9 @@ class _Connection:
         if self.stopped is not None:
             return self.finding(self.stopped.t, "warning", "1006 abnormal closure: the lab stopped and cut TCP "
                                 "before any Close frame", "RFC 6455 §7.1.5")
+        if self._note(MESSAGE_LEVEL) is not None:
+            return self.finding(self.records[-1].t, "info", "how the connection ended is not in a HAR: it keeps "
+                                "messages only, no Close frames and no TCP")
         if not self.ends:
             return self.finding(self.records[-1].t, "info", "open: no Close frame yet")
         end = min(self.ends.values(), key=lambda r: r.t)

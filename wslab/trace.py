@@ -242,9 +242,7 @@ class Trace(Sequence[Record]):
                 parts.setdefault(key, []).append(r)
                 if r.fin:
                     frames = parts.pop(key)
-                    data = b"".join(f.payload for f in frames)
-                    if frames[0].compressed:  # payloads of a compressed message are cumulative
-                        data = frames[-1].payload
+                    data = b"".join(f.payload for f in frames)  # inflated per frame when compressed
                     out.append(data.decode("utf-8", "replace") if frames[0].opcode == "TEXT" else data)
         return out
 
