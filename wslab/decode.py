@@ -53,41 +53,20 @@ import re
 import struct
 import zlib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-Sender = Literal["client", "server"]
+from .protocol.enums import CloseCode, Opcode, Sender
+from .protocol.problems import Problem
+from .protocol.problems import ProblemCode as P
 
 #: RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-#: RFC 6455 §11.8 opcode names, by value.
-OPCODES = {
-    0x0: "CONTINUATION",
-    0x1: "TEXT",
-    0x2: "BINARY",
-    0x8: "CLOSE",
-    0x9: "PING",
-    0xA: "PONG",
-}
+#: RFC 6455 §11.8 opcode names, by value (the defined ones; see :class:`Opcode` for all 16).
+OPCODES: dict[int, Opcode] = {op.bits: op for op in Opcode if not op.is_reserved}
 
 #: RFC 6455 §7.4.1 close codes and their names.
-CLOSE_CODES = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status received",
-    1006: "abnormal closure",
-    1007: "invalid frame payload data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS handshake failure",
-}
+CLOSE_CODES: dict[int, str] = {int(code): code.meaning for code in CloseCode}
 
 #: Largest HTTP head (request or response, through the blank line) accepted.
 MAX_HEAD = 64 * 1024
@@ -105,9 +84,9 @@ EMPTY_BLOCK = b"\x00\x00\xff\xff"
 # ---------------------------------------------------------------------------
 
 
-def opcode_name(value: int) -> str:
-    """``"TEXT"`` for 0x1 ...; ``"RESERVED_0x3"`` for reserved values (RFC 6455 §5.2)."""
-    return OPCODES.get(value, f"RESERVED_0x{value:X}")
+def opcode_name(value: int) -> Opcode:
+    """``Opcode.TEXT`` for 0x1 ...; ``Opcode.RESERVED_0x3`` for reserved values (RFC 6455 §5.2)."""
+    return Opcode.from_bits(value)
 
 
 def close_code_name(code: int) -> str:
@@ -243,7 +222,7 @@ class Handshake:
     reason: str | None = None
     body: bytes = b""
     accept: AcceptCheck | None = None
-    problems: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive), or None."""
@@ -314,7 +293,7 @@ class Frame:
         sender: who sent it.
         offset: stream offset of the frame's first byte in this direction.
         fin, rsv1, rsv2, rsv3: the header bits.
-        opcode: name (``"TEXT"`` ...; ``"RESERVED_0x3"`` for reserved values).
+        opcode: an :class:`Opcode` (``"TEXT"`` ...; ``"RESERVED_0x3"`` for reserved values).
         opcode_value: the 4-bit value.
         masked: the MASK bit.
         mask: the 4-byte masking key, or None.
@@ -336,7 +315,7 @@ class Frame:
     rsv1: bool
     rsv2: bool
     rsv3: bool
-    opcode: str
+    opcode: Opcode
     opcode_value: int
     masked: bool
     mask: bytes | None
@@ -350,7 +329,7 @@ class Frame:
     text: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    problems: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
 
     def __str__(self) -> str:
         """One line, e.g. ``client TEXT fin masked len=12 'Hello Server'``."""
@@ -449,7 +428,7 @@ class DecodeError:
 
     sender: Sender
     offset: int
-    reason: str
+    reason: Problem
     data: bytes = b""
 
     def __str__(self) -> str:
@@ -690,69 +669,69 @@ def _version_at_least_11(version: str) -> bool:
     return match is not None and (int(match[1]), int(match[2])) >= (1, 1)
 
 
-def _upgrade_problems(headers: tuple[tuple[str, str], ...], section: str) -> list[str]:
-    problems = []
+def _upgrade_problems(headers: tuple[tuple[str, str], ...], section: str) -> list[Problem]:
+    problems: list[Problem] = []
     upgrade = _values(headers, "Upgrade")
     if not upgrade:
-        problems.append(f"missing Upgrade header (RFC 6455 {section})")
+        problems.append(Problem(P.MISSING_UPGRADE, f"missing Upgrade header", f"RFC 6455 {section}"))
     elif "websocket" not in _tokens(headers, "Upgrade"):
-        problems.append(f"Upgrade header {', '.join(upgrade)!r} does not contain websocket (RFC 6455 {section})")
+        problems.append(Problem(P.UPGRADE_NOT_WEBSOCKET, f"Upgrade header {', '.join(upgrade)!r} does not contain websocket", f"RFC 6455 {section}"))
     connection = _values(headers, "Connection")
     if not connection:
-        problems.append(f"missing Connection header (RFC 6455 {section})")
+        problems.append(Problem(P.MISSING_CONNECTION, "missing Connection header", f"RFC 6455 {section}"))
     elif "upgrade" not in _tokens(headers, "Connection"):
-        problems.append(f"Connection header {', '.join(connection)!r} does not contain Upgrade (RFC 6455 {section})")
+        problems.append(Problem(P.CONNECTION_NOT_UPGRADE, f"Connection header {', '.join(connection)!r} does not contain Upgrade", f"RFC 6455 {section}"))
     return problems
 
 
-def _request_problems(method: str, version: str, headers: tuple[tuple[str, str], ...]) -> list[str]:
+def _request_problems(method: str, version: str, headers: tuple[tuple[str, str], ...]) -> list[Problem]:
     """RFC 6455 §4.2.1: what the server must find in the client's request."""
     if not _values(headers, "Upgrade") and not any(k.lower().startswith("sec-websocket-") for k, _ in headers):
         return []  # plain HTTP (a browser fetching the chat page), not a WebSocket handshake
-    problems = []
+    problems: list[Problem] = []
     if method != "GET":
-        problems.append(f"request method is {method}, must be GET (RFC 6455 §4.2.1)")
+        problems.append(Problem(P.METHOD_NOT_GET, f"request method is {method}, must be GET", "RFC 6455 §4.2.1"))
     if not _version_at_least_11(version):
-        problems.append(f"{version} request, must be HTTP/1.1 or later (RFC 6455 §4.2.1)")
+        problems.append(Problem(P.HTTP_VERSION_TOO_OLD, f"{version} request, must be HTTP/1.1 or later", "RFC 6455 §4.2.1"))
     if not _values(headers, "Host"):
-        problems.append("missing Host header (RFC 6455 §4.2.1)")
+        problems.append(Problem(P.MISSING_HOST, "missing Host header", "RFC 6455 §4.2.1"))
     problems += _upgrade_problems(headers, "§4.2.1")
     keys = _values(headers, "Sec-WebSocket-Key")
     if not keys:
-        problems.append("missing Sec-WebSocket-Key header (RFC 6455 §4.2.1)")
+        problems.append(Problem(P.MISSING_KEY, "missing Sec-WebSocket-Key header", "RFC 6455 §4.2.1"))
     else:
         try:
             ok = len(base64.b64decode(keys[0].encode("ascii"), validate=True)) == 16
         except (ValueError, binascii.Error, UnicodeEncodeError):
             ok = False
         if not ok:
-            problems.append(f"Sec-WebSocket-Key {keys[0]!r} is not base64 of 16 bytes (RFC 6455 §4.2.1)")
+            problems.append(Problem(P.BAD_KEY, f"Sec-WebSocket-Key {keys[0]!r} is not base64 of 16 bytes", "RFC 6455 §4.2.1"))
         if len(keys) > 1:
-            problems.append("more than one Sec-WebSocket-Key header (RFC 6455 §11.3.1)")
+            problems.append(Problem(P.DUPLICATE_KEY, "more than one Sec-WebSocket-Key header", "RFC 6455 §11.3.1"))
     versions = _values(headers, "Sec-WebSocket-Version")
     if not versions:
-        problems.append("missing Sec-WebSocket-Version header (RFC 6455 §4.2.1)")
+        problems.append(Problem(P.MISSING_VERSION, "missing Sec-WebSocket-Version header", "RFC 6455 §4.2.1"))
     elif versions[0].strip() != "13":
-        problems.append(f"Sec-WebSocket-Version is {versions[0]!r}, must be 13 (RFC 6455 §4.2.1)")
+        problems.append(Problem(P.UNSUPPORTED_VERSION, f"Sec-WebSocket-Version is {versions[0]!r}, must be 13", "RFC 6455 §4.2.1"))
     return problems
 
 
-def _not_offered(request: tuple[tuple[str, str], ...], response: tuple[tuple[str, str], ...]) -> list[str]:
+def _not_offered(request: tuple[tuple[str, str], ...], response: tuple[tuple[str, str], ...]) -> list[Problem]:
     """RFC 6455 §4.1: the response may only pick extensions and a subprotocol the client offered."""
     def names(headers: tuple[tuple[str, str], ...]) -> list[str]:
         return [item.split(";")[0].strip().lower()
                 for value in _values(headers, "Sec-WebSocket-Extensions") for item in value.split(",")
                 if item.strip()]
 
-    problems = []
+    problems: list[Problem] = []
     offered = set(names(request))
     for name in names(response):
         if name not in offered:
-            problems.append(f"extension {name!r} was not offered in the request (RFC 6455 §4.1)")
+            problems.append(Problem(P.EXTENSION_NOT_OFFERED, f"extension {name!r} was not offered in the request", "RFC 6455 §4.1"))
     protocols = {p.strip() for value in _values(request, "Sec-WebSocket-Protocol") for p in value.split(",")}
     for chosen in _values(response, "Sec-WebSocket-Protocol"):
         if chosen.strip() not in protocols:
-            problems.append(f"subprotocol {chosen!r} was not offered in the request (RFC 6455 §4.1)")
+            problems.append(Problem(P.SUBPROTOCOL_NOT_OFFERED, f"subprotocol {chosen!r} was not offered in the request", "RFC 6455 §4.1"))
     return problems
 
 
@@ -768,9 +747,9 @@ class DeflateParams:
     no_context_takeover: bool = False
 
 
-def _parse_deflate(value: str) -> tuple[dict[str, DeflateParams] | None, list[str]]:
+def _parse_deflate(value: str) -> tuple[dict[str, DeflateParams] | None, list[Problem]]:
     """Read the permessage-deflate offer in a Sec-WebSocket-Extensions value."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     for extension in value.split(","):
         parts = [part.strip() for part in extension.split(";")]
         if parts[0].lower() != "permessage-deflate":
@@ -783,15 +762,15 @@ def _parse_deflate(value: str) -> tuple[dict[str, DeflateParams] | None, list[st
             name, raw = name.strip().lower(), raw.strip().strip('"')
             side, _, param = name.partition("_")
             if side not in options or param not in ("no_context_takeover", "max_window_bits"):
-                problems.append(f"unknown permessage-deflate parameter {name!r} (RFC 7692 §7.1)")
+                problems.append(Problem(P.DEFLATE_UNKNOWN_PARAMETER, f"unknown permessage-deflate parameter {name!r}", "RFC 7692 §7.1"))
             elif param == "no_context_takeover":
                 if equals:
-                    problems.append(f"{name} takes no value, got {raw!r} (RFC 7692 §7.1.1)")
+                    problems.append(Problem(P.DEFLATE_BAD_PARAMETER, f"{name} takes no value, got {raw!r}", "RFC 7692 §7.1.1"))
                 options[side]["no_context_takeover"] = True
             elif raw.isdigit() and 8 <= int(raw) <= 15:
                 options[side]["window_bits"] = int(raw)
             else:
-                problems.append(f"{name}={raw!r} in a response must be 8-15 (RFC 7692 §7.1.2)")
+                problems.append(Problem(P.DEFLATE_BAD_PARAMETER, f"{name}={raw!r} in a response must be 8-15", "RFC 7692 §7.1.2"))
         return {side: DeflateParams(**opts) for side, opts in options.items()}, problems
     return None, problems
 
@@ -812,19 +791,21 @@ def deflate_params(extensions: str) -> dict[Sender, DeflateParams] | None:
 # ---------------------------------------------------------------------------
 
 
-def _close_code_problem(code: int) -> str | None:
+def _close_code_problem(code: int) -> Problem | None:
     """Why ``code`` may not appear in a close frame (RFC 6455 §7.4), or None."""
     if code in (1004,):
-        return f"invalid close code {code}: reserved (RFC 6455 §7.4.1)"
-    if code in (1005, 1006, 1015):
-        return f"invalid close code {code}: must not be sent in a close frame (RFC 6455 §7.4.1)"
-    if code in CLOSE_CODES or 3000 <= code <= 4999:
+        why, rule = "reserved", "RFC 6455 §7.4.1"
+    elif code in (1005, 1006, 1015):
+        why, rule = "must not be sent in a close frame", "RFC 6455 §7.4.1"
+    elif code in CLOSE_CODES or 3000 <= code <= 4999:
         return None
-    if code < 1000:
-        return f"invalid close code {code}: 0-999 are not used (RFC 6455 §7.4.2)"
-    if code < 3000:
-        return f"invalid close code {code}: reserved for future revisions of the protocol (RFC 6455 §7.4.2)"
-    return f"invalid close code {code}: out of range (RFC 6455 §7.4.2)"
+    elif code < 1000:
+        why, rule = "0-999 are not used", "RFC 6455 §7.4.2"
+    elif code < 3000:
+        why, rule = "reserved for future revisions of the protocol", "RFC 6455 §7.4.2"
+    else:
+        why, rule = "out of range", "RFC 6455 §7.4.2"
+    return Problem(P.INVALID_CLOSE_CODE, f"invalid close code {code}: {why}", rule)
 
 
 #: Marks a text message whose UTF-8 decoder isn't needed yet.
@@ -874,7 +855,7 @@ class StreamDecoder:
         max_head: int = MAX_HEAD,
         max_frame: int | None = MAX_FRAME,
     ) -> None:
-        self.sender: Sender = sender
+        self.sender = Sender(sender)
         self.key = key
         self.request: Handshake | None = None
         self.max_head = max_head
@@ -937,7 +918,7 @@ class StreamDecoder:
         self.offset += n
         return data
 
-    def _fail(self, reason: str) -> DecodeError:
+    def _fail(self, reason: Problem) -> DecodeError:
         error = DecodeError(self.sender, self.offset, reason, bytes(self._buf[self._pos : self._pos + 64]))
         self._stop("error")
         return error
@@ -968,23 +949,24 @@ class StreamDecoder:
                 else:
                     self.state = "eof"
         except Exception as exc:  # safety net: a decoder bug must not stop the tap
-            events.append(self._fail(f"internal decoder error: {exc!r}"))
+            events.append(self._fail(Problem(P.DECODER_CRASHED, f"internal decoder error: {exc!r}")))
         if self._pos:
             del self._buf[: self._pos]
             self._pos = 0
         return events
 
-    def _truncated(self) -> str:
+    def _truncated(self) -> Problem:
         avail = self._avail()
         if self.state == "head":
-            return (f"truncated HTTP head: {_plural(avail, 'byte')} without the blank line "
-                    "that ends it (RFC 9112 §2.1)")
+            return Problem(P.TRUNCATED_HEAD, f"truncated HTTP head: {_plural(avail, 'byte')} without the blank "
+                           "line that ends it", "RFC 9112 §2.1")
         header_length, total = self._measure()
         if total is None:
             need = header_length - avail
-            return (f"truncated frame: needs at least {_plural(need, 'more byte')} "
-                    "to complete the header (RFC 6455 §5.2)")
-        return f"truncated frame: needs {_plural(total - avail, 'more byte')} (got {avail} of {total})"
+            return Problem(P.TRUNCATED_FRAME, f"truncated frame: needs at least {_plural(need, 'more byte')} "
+                           "to complete the header", "RFC 6455 §5.2")
+        return Problem(P.TRUNCATED_FRAME,
+                       f"truncated frame: needs {_plural(total - avail, 'more byte')} (got {avail} of {total})")
 
     def _measure(self) -> tuple[int, int | None]:
         """(header length known so far, whole frame length or None if unknown yet)."""
@@ -1004,17 +986,17 @@ class StreamDecoder:
         return header_length, header_length + length
 
     # -- HTTP ----------------------------------------------------------------------
-    def _start_error(self, line: bytes) -> str | None:
+    def _start_error(self, line: bytes) -> Problem | None:
         """Why ``line`` isn't a request line (client) or status line (server), or None."""
         text = line.decode("latin-1")
         printable = _NOT_START_LINE.search(line) is None
         if self.sender == "client":
             if printable and _REQUEST_LINE.fullmatch(text):
                 return None
-            return f"malformed HTTP request line {_elide(text)!r} (RFC 9112 §3)"
+            return Problem(P.MALFORMED_REQUEST_LINE, f"malformed HTTP request line {_elide(text)!r}", "RFC 9112 §3")
         if printable and _STATUS_LINE.fullmatch(text):
             return None
-        return f"malformed HTTP status line {_elide(text)!r} (RFC 9112 §4)"
+        return Problem(P.MALFORMED_STATUS_LINE, f"malformed HTTP status line {_elide(text)!r}", "RFC 9112 §4")
 
     def _step_head(self, events: list[Event]) -> bool:
         buf, pos = self._buf, self._pos
@@ -1033,21 +1015,19 @@ class StreamDecoder:
                     bad = _NOT_START_LINE.search(buf, pos + self._scan)
                     if bad is not None:
                         line = bytes(buf[pos : max(bad.end(), pos + 40)]).partition(b"\r\n")[0]
-                        events.append(self._fail(self._start_error(line) or
-                                                 "malformed HTTP start line (RFC 9112 §2.1)"))
+                        events.append(self._fail(self._start_error(line) or Problem(
+                            P.MALFORMED_START_LINE, "malformed HTTP start line", "RFC 9112 §2.1")))
                         return False
             self._scan = avail
             if avail > self.max_head:
-                events.append(self._fail(f"HTTP head too large: no blank line within "
-                                         f"{self.max_head} bytes (decoder limit)"))
+                events.append(self._fail(self._head_too_large()))
             return False
         head = bytes(buf[pos : end + 4])
         if len(head) > self.max_head:
-            events.append(self._fail(f"HTTP head too large: no blank line within "
-                                     f"{self.max_head} bytes (decoder limit)"))
+            events.append(self._fail(self._head_too_large()))
             return False
         parsed = self._parse_head(head)
-        if isinstance(parsed, str):
+        if isinstance(parsed, Problem):
             events.append(self._fail(parsed))
             return False
         parsed["offset"] = self.offset
@@ -1069,7 +1049,11 @@ class StreamDecoder:
             return True
         return self._rejection(parsed, head, events)
 
-    def _parse_head(self, head: bytes) -> dict[str, Any] | str:
+    def _head_too_large(self) -> Problem:
+        return Problem(P.HEAD_TOO_LARGE,
+                       f"HTTP head too large: no blank line within {self.max_head} bytes (decoder limit)")
+
+    def _parse_head(self, head: bytes) -> dict[str, Any] | Problem:
         lines = head[:-4].decode("latin-1").split("\r\n")
         reason = self._start_error(lines[0].encode("latin-1"))
         if reason:
@@ -1078,7 +1062,7 @@ class StreamDecoder:
         for line in lines[1:]:
             match = _HEADER_LINE.fullmatch(line)
             if match is None:
-                return f"malformed HTTP header line {_elide(line)!r} (RFC 9112 §5)"
+                return Problem(P.MALFORMED_HEADER_LINE, f"malformed HTTP header line {_elide(line)!r}", "RFC 9112 §5")
             headers.append((match[1], match[2]))
         fields: dict[str, Any] = {"sender": self.sender, "start_line": lines[0], "headers": tuple(headers)}
         if self.sender == "client":
@@ -1094,9 +1078,9 @@ class StreamDecoder:
     def _switching(self, fields: dict[str, Any], head: bytes) -> Handshake:
         """A 101 response: check it (RFC 6455 §4.1) and pick up permessage-deflate."""
         headers = fields["headers"]
-        problems = []
+        problems: list[Problem] = []
         if not _version_at_least_11(fields["version"]):
-            problems.append(f"{fields['version']} response, must be HTTP/1.1 or later (RFC 6455 §4.1)")
+            problems.append(Problem(P.HTTP_VERSION_TOO_OLD, f"{fields['version']} response, must be HTTP/1.1 or later", "RFC 6455 §4.1"))
         problems += _upgrade_problems(headers, "§4.1")
         got = next(iter(_values(headers, "Sec-WebSocket-Accept")), None)
         accept = None
@@ -1104,12 +1088,12 @@ class StreamDecoder:
             try:
                 accept = check_accept(self.key, got)
             except UnicodeEncodeError:
-                problems.append("Sec-WebSocket-Key is not ASCII: cannot check Sec-WebSocket-Accept (RFC 6455 §4.1)")
+                problems.append(Problem(P.KEY_NOT_ASCII, "Sec-WebSocket-Key is not ASCII: cannot check Sec-WebSocket-Accept", "RFC 6455 §4.1"))
         if got is None:
-            problems.append("missing Sec-WebSocket-Accept header (RFC 6455 §4.1)")
+            problems.append(Problem(P.MISSING_ACCEPT, "missing Sec-WebSocket-Accept header", "RFC 6455 §4.1"))
         elif accept is not None and not accept.ok:
-            problems.append(f"Sec-WebSocket-Accept {got!r} does not match the key: "
-                            f"expected {accept.expected!r} (RFC 6455 §4.1)")
+            problems.append(Problem(P.ACCEPT_MISMATCH, f"Sec-WebSocket-Accept {got!r} does not match the key: "
+                                    f"expected {accept.expected!r}", "RFC 6455 §4.1"))
         extensions = ", ".join(_values(headers, "Sec-WebSocket-Extensions"))
         if self.request is not None:
             problems += _not_offered(self.request.headers, headers)
@@ -1125,12 +1109,12 @@ class StreamDecoder:
     def _rejection(self, fields: dict[str, Any], head: bytes, events: list[Event]) -> bool:
         """Any final status but 101: read the body, then stop (RFC 6455 §4.1, §4.4)."""
         headers = fields["headers"]
-        problems = []
+        problems: list[Problem] = []
         # §4.4 asks for the supported versions only when the client's version was refused.
         asked = _values(self.request.headers, "Sec-WebSocket-Version") if self.request is not None else ["?"]
         if fields["status"] == 426 and asked and asked[0].strip() != "13" and not _values(headers, "Sec-WebSocket-Version"):
-            problems.append("426 response without Sec-WebSocket-Version listing the "
-                            "supported versions (RFC 6455 §4.4)")
+            problems.append(Problem(P.VERSIONS_NOT_LISTED, "426 response without Sec-WebSocket-Version listing "
+                                    "the supported versions", "RFC 6455 §4.4"))
         length: int | None = None
         if fields["status"] in (204, 304):
             length = 0
@@ -1140,12 +1124,12 @@ class StreamDecoder:
                 if lengths[0].strip().isdigit():
                     length = int(lengths[0].strip())
                 else:
-                    problems.append(f"invalid Content-Length {lengths[0]!r}, "
-                                    "reading the body until EOF (RFC 9112 §6.3)")
+                    problems.append(Problem(P.BAD_CONTENT_LENGTH, f"invalid Content-Length {lengths[0]!r}, "
+                                            "reading the body until EOF", "RFC 9112 §6.3"))
         self._pending = {"fields": fields, "head": head, "problems": problems}
         self._body_length = length
         if length is not None and self.max_frame is not None and length > self.max_frame:
-            problems.append(f"body of {length} bytes not read: over max_frame={self.max_frame} (decoder limit)")
+            problems.append(Problem(P.BODY_TOO_LARGE, f"body of {length} bytes not read: over max_frame={self.max_frame} (decoder limit)"))
             self._body_length = 0
         if self._body_length == 0:
             events.append(self._finish_body(b""))
@@ -1154,7 +1138,7 @@ class StreamDecoder:
         self.state = "body"
         return True
 
-    def _finish_body(self, body: bytes, *extra: str) -> Handshake:
+    def _finish_body(self, body: bytes, *extra: Problem) -> Handshake:
         pending = self._pending or {}
         self._pending = None
         problems = tuple(pending.get("problems", ())) + extra
@@ -1169,12 +1153,13 @@ class StreamDecoder:
             self._stop("done")
         elif length is not None and eof:
             events.append(self._finish_body(self._consume(avail),
-                                            f"truncated body: got {avail} of Content-Length {length} bytes "
-                                            "(RFC 9112 §6.3)"))
+                                            Problem(P.TRUNCATED_BODY, f"truncated body: got {avail} of "
+                                                    f"Content-Length {length} bytes", "RFC 9112 §6.3")))
             self._stop("done")
         elif length is None and self.max_frame is not None and avail > self.max_frame:
             events.append(self._finish_body(self._consume(self.max_frame),
-                                            f"body cut at max_frame={self.max_frame} bytes (decoder limit)"))
+                                            Problem(P.BODY_TOO_LARGE,
+                                                    f"body cut at max_frame={self.max_frame} bytes (decoder limit)")))
             self._stop("done")
         elif length is None and eof:
             events.append(self._finish_body(self._consume(avail)))
@@ -1192,11 +1177,11 @@ class StreamDecoder:
         length = total - header_length
         if self.max_frame is not None and length > self.max_frame:
             if header_length >= 10 and length >> 63:
-                reason = (f"64-bit payload length {length} has its most significant bit set "
-                          "(RFC 6455 §5.2)")
+                reason = Problem(P.LENGTH_MSB_SET, f"64-bit payload length {length} has its most significant "
+                                 "bit set", "RFC 6455 §5.2")
             else:
-                reason = (f"frame too large: payload length {length} exceeds "
-                          f"max_frame={self.max_frame} (decoder limit)")
+                reason = Problem(P.FRAME_TOO_LARGE, f"frame too large: payload length {length} exceeds "
+                                 f"max_frame={self.max_frame} (decoder limit)")
             events.append(self._fail(reason))
             return False
         if self._avail() < total:
@@ -1221,36 +1206,37 @@ class StreamDecoder:
         masked_payload = wire[header_length:]
         payload = apply_mask(masked_payload, mask) if mask else masked_payload
 
-        problems: list[str] = []
-        if self.sender == "client" and not masked:
-            problems.append("client frame not masked (RFC 6455 §5.1)")
-        if self.sender == "server" and masked:
-            problems.append("server frame masked (RFC 6455 §5.1)")
+        problems: list[Problem] = []
+        if self.sender is Sender.CLIENT and not masked:
+            problems.append(Problem(P.UNMASKED_CLIENT_FRAME, "client frame not masked", "RFC 6455 §5.1"))
+        if self.sender is Sender.SERVER and masked:
+            problems.append(Problem(P.MASKED_SERVER_FRAME, "server frame masked", "RFC 6455 §5.1"))
         if rsv1:
             if self._deflate is None:
-                problems.append("RSV1 set without a negotiated extension (RFC 6455 §5.2)")
+                problems.append(Problem(P.RESERVED_BIT, "RSV1 set without a negotiated extension", "RFC 6455 §5.2"))
             elif opcode not in (0x1, 0x2):
-                problems.append(f"RSV1 set on a {opcode_name(opcode)} frame: permessage-deflate "
-                                "marks only the first frame of a data message (RFC 7692 §6)")
+                problems.append(Problem(P.RSV1_NOT_FIRST_DATA_FRAME, f"RSV1 set on a {opcode_name(opcode)} frame: "
+                                        "permessage-deflate marks only the first frame of a data message",
+                                        "RFC 7692 §6"))
         if rsv2:
-            problems.append("RSV2 set without a negotiated extension (RFC 6455 §5.2)")
+            problems.append(Problem(P.RESERVED_BIT, "RSV2 set without a negotiated extension", "RFC 6455 §5.2"))
         if rsv3:
-            problems.append("RSV3 set without a negotiated extension (RFC 6455 §5.2)")
+            problems.append(Problem(P.RESERVED_BIT, "RSV3 set without a negotiated extension", "RFC 6455 §5.2"))
         if opcode not in OPCODES:
-            problems.append(f"reserved opcode 0x{opcode:X} (RFC 6455 §5.2)")
+            problems.append(Problem(P.RESERVED_OPCODE, f"reserved opcode 0x{opcode:X}", "RFC 6455 §5.2"))
         if opcode >= 0x8:
             if length > 125:
-                problems.append(f"control frame payload of {length} bytes exceeds 125 (RFC 6455 §5.5)")
+                problems.append(Problem(P.CONTROL_FRAME_TOO_LONG, f"control frame payload of {length} bytes exceeds 125", "RFC 6455 §5.5"))
             if not fin:
-                problems.append("fragmented control frame (RFC 6455 §5.5)")
+                problems.append(Problem(P.FRAGMENTED_CONTROL_FRAME, "fragmented control frame", "RFC 6455 §5.5"))
         if length_bits == 64 and length >> 63:
-            problems.append("64-bit payload length with the most significant bit set (RFC 6455 §5.2)")
+            problems.append(Problem(P.LENGTH_MSB_SET, "64-bit payload length with the most significant bit set", "RFC 6455 §5.2"))
 
         close_code: int | None = None
         close_reason: str | None = None
         if opcode == 0x8:
             if len(payload) == 1:
-                problems.append("close frame payload of 1 byte: a close code takes 2 (RFC 6455 §5.5.1)")
+                problems.append(Problem(P.CLOSE_PAYLOAD_ONE_BYTE, "close frame payload of 1 byte: a close code takes 2", "RFC 6455 §5.5.1"))
             elif len(payload) >= 2:
                 (close_code,) = struct.unpack_from("!H", payload)
                 problem = _close_code_problem(close_code)
@@ -1260,19 +1246,19 @@ class StreamDecoder:
                     close_reason = payload[2:].decode("utf-8")
                 except UnicodeDecodeError:
                     close_reason = payload[2:].decode("utf-8", "replace")
-                    problems.append("close reason is not valid UTF-8 (RFC 6455 §5.5.1)")
+                    problems.append(Problem(P.CLOSE_REASON_NOT_UTF8, "close reason is not valid UTF-8", "RFC 6455 §5.5.1"))
 
         compressed = False
         text: str | None = None
         if opcode in (0x0, 0x1, 0x2):
             if self._closed:
-                problems.append("data frame after a close frame (RFC 6455 §5.5.1)")
+                problems.append(Problem(P.DATA_AFTER_CLOSE, "data frame after a close frame", "RFC 6455 §5.5.1"))
             if opcode == 0x0 and self._message is None:
-                problems.append("continuation frame with no message started (RFC 6455 §5.4)")
+                problems.append(Problem(P.ORPHAN_CONTINUATION, "continuation frame with no message started", "RFC 6455 §5.4"))
             else:
                 if opcode != 0x0:
                     if self._message is not None:
-                        problems.append("new data frame while a fragmented message is open (RFC 6455 §5.4)")
+                        problems.append(Problem(P.INTERLEAVED_MESSAGE, "new data frame while a fragmented message is open", "RFC 6455 §5.4"))
                     self._start_message(opcode, rsv1)
                 payload, compressed, text = self._message_frame(payload, fin, problems)
         if opcode == 0x8:
@@ -1310,7 +1296,7 @@ class StreamDecoder:
         if self._compressed and (self._inflater is None or self._deflate.no_context_takeover):  # type: ignore[union-attr]
             self._inflater = zlib.decompressobj(wbits=-self._deflate.window_bits)  # type: ignore[union-attr]
 
-    def _message_frame(self, payload: bytes, fin: bool, problems: list[str]) -> tuple[bytes, bool, str | None]:
+    def _message_frame(self, payload: bytes, fin: bool, problems: list[Problem]) -> tuple[bytes, bool, str | None]:
         """Inflate (RFC 7692 §7.2.2) and UTF-8-check one frame of the open message."""
         compressed = self._compressed
         if compressed and not self._inflate_failed:
@@ -1320,12 +1306,12 @@ class StreamDecoder:
             try:
                 inflated = self._inflater.decompress(payload + (EMPTY_BLOCK if fin else b""), self.max_frame or 0)
             except zlib.error as exc:
-                problems.append(f"decompression failed: {exc} (RFC 7692 §7.2.2)")
+                problems.append(Problem(P.INFLATE_FAILED, f"decompression failed: {exc}", "RFC 7692 §7.2.2"))
                 self._inflate_failed = True
                 self._inflater = None
             else:
                 if self._inflater.unconsumed_tail:
-                    problems.append(f"decompressed payload exceeds max_frame={self.max_frame} bytes (decoder limit)")
+                    problems.append(Problem(P.INFLATED_TOO_LARGE, f"decompressed payload exceeds max_frame={self.max_frame} bytes (decoder limit)"))
                     self._inflate_failed = True
                     self._inflater = None
                 payload = inflated
@@ -1339,7 +1325,7 @@ class StreamDecoder:
                         self._utf8 = codecs.getincrementaldecoder("utf-8")()
                     text = self._utf8.decode(payload, final=fin)
             except UnicodeDecodeError:
-                problems.append("invalid UTF-8 in a text message (RFC 6455 §8.1)")
+                problems.append(Problem(P.INVALID_UTF8, "invalid UTF-8 in a text message", "RFC 6455 §8.1"))
                 self._utf8 = None
         if fin:
             self._message = None
@@ -1371,9 +1357,9 @@ class WireDecoder:
         max_frame: int | None = MAX_FRAME,
     ) -> None:
         deflate = deflate or {}
-        self.client = StreamDecoder("client", http=http, deflate=deflate.get("client"),
+        self.client = StreamDecoder(Sender.CLIENT, http=http, deflate=deflate.get("client"),
                                     max_head=max_head, max_frame=max_frame)
-        self.server = StreamDecoder("server", http=http, deflate=deflate.get("server"),
+        self.server = StreamDecoder(Sender.SERVER, http=http, deflate=deflate.get("server"),
                                     max_head=max_head, max_frame=max_frame)
         self.key: str | None = None
 
@@ -1407,7 +1393,7 @@ class WireDecoder:
                     self.client.deflate = negotiated["client"]
 
 
-def decode(data: bytes, sender: Sender = "client", *, deflate: DeflateParams | None = None,
+def decode(data: bytes, sender: Sender | str = Sender.CLIENT, *, deflate: DeflateParams | None = None,
            max_frame: int | None = MAX_FRAME) -> list[Event]:
     """Decode a complete byte string sent by ``sender``, in one go.
 
@@ -1417,7 +1403,8 @@ def decode(data: bytes, sender: Sender = "client", *, deflate: DeflateParams | N
     :class:`DecodeError` ``"truncated frame: needs N more bytes ..."``.
     """
     data = _as_bytes(data)
-    if sender == "client":
+    sender = Sender(sender)
+    if sender is Sender.CLIENT:
         http = _METHOD_START.match(data) is not None
     else:
         http = data.startswith(b"HTTP/")
@@ -1429,19 +1416,17 @@ def decode(data: bytes, sender: Sender = "client", *, deflate: DeflateParams | N
 # Encoders for hand-crafted bytes.
 # ---------------------------------------------------------------------------
 
-_OPCODE_VALUES = {name: value for value, name in OPCODES.items()} | {"CONT": 0x0}
-
-
 def opcode_value(opcode: str | int) -> int:
     """The 4-bit opcode for a name (``"TEXT"``, ``"CONT"``, ``"RESERVED_0x3"``, ``"0x3"``) or an int 0-15."""
     if isinstance(opcode, int):
         if not 0 <= opcode <= 0xF:
             raise ValueError(f"opcode must be 0-15, got {opcode}")
         return opcode
-    name = opcode.upper()
-    if name in _OPCODE_VALUES:
-        return _OPCODE_VALUES[name]
-    match = re.fullmatch(r"(?:RESERVED_)?0X([0-9A-F])", name)
+    try:
+        return Opcode(opcode).bits
+    except ValueError:
+        pass
+    match = re.fullmatch(r"0X([0-9A-F])", opcode.upper())
     if match:
         return int(match[1], 16)
     raise ValueError(f"unknown opcode {opcode!r}")

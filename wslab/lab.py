@@ -40,7 +40,9 @@ from websockets.exceptions import ConnectionClosed
 from . import handlers
 from .decode import opcode_name, opcode_value
 from .seeding import seeded_connection
-from .tap import ARROW, BACKLOG, DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING, Faults, Recorder, Tap, TapConnection
+from .notes import DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING
+from .protocol.enums import NoteKind, Sender
+from .tap import ARROW, BACKLOG, Faults, Recorder, Tap, TapConnection
 from .trace import Note, Trace
 
 if TYPE_CHECKING:
@@ -308,7 +310,7 @@ class Lab:
             except Exception as exc:
                 if conn is not None:
                     text = f"{HANDLER_RAISED}{type(exc).__name__}" + (f": {exc}" if str(exc) else "")
-                    lab.recorder.add(conn, Note("server", text))
+                    lab.recorder.add(conn, Note(Sender.SERVER, text, NoteKind.HANDLER_RAISED))
                 raise
             finally:
                 lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
@@ -353,7 +355,7 @@ class Lab:
             # first is cut now, the second after a short grace (most clients close in a millisecond).
             active = self.tap.active()
             for connection in active:
-                connection.record(Note("server", SERVER_STOPPING))
+                connection.record(Note(Sender.SERVER, SERVER_STOPPING, NoteKind.SERVER_STOPPING))
             await self.tap.finish([c for c in active if not c.opened and not c.closing], grace=0)
             await self.tap.finish([c for c in active if c.eof["server"]], grace=0.25)
         if isinstance(self.server, websockets.asyncio.server.Server):
@@ -476,10 +478,10 @@ class Lab:
         raise LookupError(f"connection {number} is not open")
 
     # -- faults --------------------------------------------------------------
-    def _fault_note(self, sender: str, text: str) -> None:
+    def _fault_note(self, sender: str, text: str, kind: NoteKind) -> None:
         """Note what the lab changed on every open connection (new ones get a note when they open)."""
         for connection in self.tap.active() if self.tap is not None and self.running else []:
-            self.recorder.add(connection.conn, Note(sender, FAULT + text))  # type: ignore[arg-type]
+            self.recorder.add(connection.conn, Note(Sender(sender), FAULT + text, kind))
 
     def delay(self, latency: float, *, jitter: float = 0.0, direction: str = "both") -> None:
         """Hold every chunk sent in ``direction`` for ``latency`` seconds, plus up to ``jitter`` more.
@@ -497,7 +499,8 @@ class Lab:
         faults.jitter = {**faults.jitter, **{s: float(jitter) for s in senders}}
         for sender in senders:
             described = Faults(latency=faults.latency, jitter=faults.jitter).describe([sender])
-            self._fault_note(sender, described[0] if described else f"{ARROW[sender]}: no added latency")
+            self._fault_note(sender, described[0] if described else f"{ARROW[sender]}: no added latency",
+                             NoteKind.LATENCY)
 
     def pause(self, direction: str = "both") -> None:
         """Hold every byte sent in ``direction`` (``"client"``, ``"server"``, ``"both"``) until :meth:`resume`.
@@ -508,14 +511,14 @@ class Lab:
         senders = _senders(direction)
         self.faults.paused = self.faults.paused | set(senders)
         for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: paused (the lab holds every byte)")
+            self._fault_note(sender, f"{ARROW[sender]}: paused (the lab holds every byte)", NoteKind.PAUSE)
 
     def resume(self, direction: str = "both") -> None:
         """Deliver what :meth:`pause` held in ``direction`` and stop holding."""
         senders = [s for s in _senders(direction) if s in self.faults.paused]
         self.faults.paused = self.faults.paused - set(senders)
         for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: resumed (the lab delivers what it held)")
+            self._fault_note(sender, f"{ARROW[sender]}: resumed (the lab delivers what it held)", NoteKind.RESUME)
 
     def drop(self, direction: str, *opcodes: str) -> None:
         """Drop every frame with one of ``opcodes`` sent in ``direction``, e.g. ``lab.drop("client", "PONG")``.
@@ -536,7 +539,7 @@ class Lab:
         self.faults.drops = {**self.faults.drops, **{s: frozenset(names) for s in senders}}
         for sender in senders:
             self._fault_note(sender, f"{ARROW[sender]}: dropping {', '.join(sorted(names))} frames" if names
-                             else f"{ARROW[sender]}: no longer dropping frames")
+                             else f"{ARROW[sender]}: no longer dropping frames", NoteKind.DROP)
 
     def clear_faults(self) -> None:
         """Remove every latency, pause and drop (held bytes are delivered)."""
@@ -544,7 +547,7 @@ class Lab:
         self.faults.latency, self.faults.jitter, self.faults.drops = {}, {}, {}
         self.faults.paused = set()
         if active:
-            self._fault_note("client", "all faults cleared")
+            self._fault_note("client", "all faults cleared", NoteKind.FAULTS_CLEARED)
 
     def cut(self, conn: Any = None, *, after: int | None = None, direction: str = "client") -> int:
         """Cut a connection's TCP: both peers get a reset (RST), and neither sees a Close frame (1006).
@@ -561,7 +564,7 @@ class Lab:
         connection = self._connection(conn)
         if after is None:
             async def now() -> None:
-                connection.kill(f"{FAULT}the lab cut the TCP connection")
+                connection.kill(f"{FAULT}the lab cut the TCP connection", NoteKind.CUT)
 
             self.loop_thread.run(now())  # type: ignore[union-attr]
             return connection.conn
@@ -571,8 +574,9 @@ class Lab:
             raise ValueError("after is a number of bytes, >= 0")
 
         async def later() -> None:
-            self.recorder.add(connection.conn, Note(direction, f"{FAULT}the lab will cut the TCP connection "  # type: ignore[arg-type]
-                                                                f"after {after} more bytes from the {direction}"))
+            self.recorder.add(connection.conn, Note(Sender(direction), f"{FAULT}the lab will cut the TCP connection "
+                                                    f"after {after} more bytes from the {direction}",
+                                                    NoteKind.CUT_SCHEDULED))
             connection.cut_after[direction] = after
 
         self.loop_thread.run(later())  # type: ignore[union-attr]
@@ -589,7 +593,8 @@ class Lab:
         ws = self._server_connections.get(connection.conn)
         if ws is None:
             raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
-        self.recorder.add(connection.conn, Note("server", f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})"))
+        self.recorder.add(connection.conn, Note(Sender.SERVER, f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})",
+                                                NoteKind.DISCONNECT))
         if isinstance(ws, websockets.asyncio.server.ServerConnection):
             asyncio.run_coroutine_threadsafe(ws.close(code, reason), self.loop_thread.loop)  # type: ignore[union-attr]
         else:

@@ -25,12 +25,16 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .decode import DecodeError, Frame, Handshake, Sender, WireDecoder
+from .decode import DecodeError, Frame, Handshake, WireDecoder
+from .notes import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, REDACTED, SERVER_STOPPING
+from .protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
+from .protocol.problems import Problem, ProblemCode
 from .redact import HeadRedactor, mark_handshake
 from .trace import Chunk, Note, Record, State, Tcp
 
-OTHER: dict[str, Sender] = {"client": "server", "server": "client"}
+OTHER: dict[str, Sender] = {"client": Sender.SERVER, "server": Sender.CLIENT}
 ARROW = {"client": "client → server", "server": "server → client"}
+SENDERS = (Sender.CLIENT, Sender.SERVER)
 READ_SIZE = 65536
 #: Pending TCP connections the tap (and the lab's server) queue before refusing.
 BACKLOG = 1024
@@ -38,19 +42,8 @@ BACKLOG = 1024
 #: reading from that sender (TCP flow control then slows the sender down).
 QUEUE_CHUNKS = 64
 
-#: Notes about faults the lab injected start with this.
-FAULT = "fault: "
-#: Notes about a server handler that raised start with this.
-HANDLER_RAISED = "handler raised "
-#: The note the tap leaves on connections it cuts when the lab stops.
-LAB_STOPPED = "lab stopped"
-#: The note left on open connections when the lab stops its server.
-SERVER_STOPPING = "the lab is stopping its server"
-#: Notes about values the tap hid from the trace start with this.
-REDACTED = ("the lab hid the values of cookies, credentials and tokens in this handshake "
-            "(Lab(redact=False) records them)")
-#: The note left when the lab makes the server close a connection.
-DISCONNECT = "the lab asked the server to close the connection"
+__all__ = ["ARROW", "BACKLOG", "DISCONNECT", "FAULT", "HANDLER_RAISED", "LAB_STOPPED", "OTHER", "QUEUE_CHUNKS",
+           "READ_SIZE", "REDACTED", "SERVER_STOPPING", "Faults", "Recorder", "StateTracker", "Tap", "TapConnection"]
 
 
 @dataclasses.dataclass
@@ -81,16 +74,20 @@ class Faults:
 
     def describe(self, senders: Iterable[str] = ("client", "server")) -> list[str]:
         """One sentence per fault in effect, e.g. ``"client → server: latency 50 ms"``."""
+        return [text for _kind, text in self.in_effect(senders)]
+
+    def in_effect(self, senders: Iterable[str] = ("client", "server")) -> list[tuple[NoteKind, str]]:
+        """Each fault in effect: its kind, and a sentence such as ``"client → server: latency 50 ms"``."""
         out = []
         for sender in senders:
             latency, jitter = self.latency.get(sender, 0.0), self.jitter.get(sender, 0.0)
             if latency or jitter:
                 text = f"{ARROW[sender]}: latency {latency * 1000:g} ms"
-                out.append(text + (f" + up to {jitter * 1000:g} ms jitter" if jitter else ""))
+                out.append((NoteKind.LATENCY, text + (f" + up to {jitter * 1000:g} ms jitter" if jitter else "")))
             if sender in self.paused:
-                out.append(f"{ARROW[sender]}: paused (the lab holds every byte)")
+                out.append((NoteKind.PAUSE, f"{ARROW[sender]}: paused (the lab holds every byte)"))
             if self.drops.get(sender):
-                out.append(f"{ARROW[sender]}: dropping {', '.join(sorted(self.drops[sender]))} frames")
+                out.append((NoteKind.DROP, f"{ARROW[sender]}: dropping {', '.join(sorted(self.drops[sender]))} frames"))
         return out
 
 
@@ -134,38 +131,39 @@ class StateTracker:
     """
 
     def __init__(self) -> None:
-        self.state = {"client": "", "server": ""}
+        self.state: dict[Sender, ConnState | None] = {Sender.CLIENT: None, Sender.SERVER: None}
 
-    def _set(self, side: str, state: str, cause: str) -> list[State]:
-        if self.state[side] == state or self.state[side] == "CLOSED":
+    def _set(self, side: Sender, state: ConnState, cause: str) -> list[State]:
+        if self.state[side] in (state, ConnState.CLOSED):
             return []
         self.state[side] = state
-        return [State(side, state, cause)]  # type: ignore[arg-type]
+        return [State(side, state, cause)]
 
     def connected(self) -> list[State]:
-        return self._set("client", "CONNECTING", "TCP connected") + self._set(
-            "server", "CONNECTING", "TCP connected"
-        )
+        return (self._set(Sender.CLIENT, ConnState.CONNECTING, "TCP connected")
+                + self._set(Sender.SERVER, ConnState.CONNECTING, "TCP connected"))
 
     def event(self, event: Any) -> list[State]:
         out: list[State] = []
         if isinstance(event, Handshake) and event.sender == "server" and event.status == 101:
-            out += self._set("server", "OPEN", "sent 101")
-            out += self._set("client", "OPEN", "received 101")
-        elif isinstance(event, Frame) and event.opcode == "CLOSE":
-            out += self._set(event.sender, "CLOSING", "sent Close")
-            out += self._set(OTHER[event.sender], "CLOSING", "received Close")
+            out += self._set(Sender.SERVER, ConnState.OPEN, "sent 101")
+            out += self._set(Sender.CLIENT, ConnState.OPEN, "received 101")
+        elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+            out += self._set(Sender(event.sender), ConnState.CLOSING, "sent Close")
+            out += self._set(OTHER[event.sender], ConnState.CLOSING, "received Close")
         return out
 
     def closed(self, cause: str) -> list[State]:
-        return self._set("server", "CLOSED", cause) + self._set("client", "CLOSED", cause)
+        return (self._set(Sender.SERVER, ConnState.CLOSED, cause)
+                + self._set(Sender.CLIENT, ConnState.CLOSED, cause))
 
 
 class _Cut:
     """Relay queue item: cut the connection here (after the bytes queued before it)."""
 
-    def __init__(self, note: str) -> None:
+    def __init__(self, note: str, kind: NoteKind = NoteKind.CUT) -> None:
         self.note = note
+        self.kind = kind
 
 
 def _reset(writer: Any) -> None:
@@ -225,7 +223,7 @@ class TapConnection:
             if isinstance(event, Handshake) and self.redactors and self.redactors[event.sender].redacted:
                 marked = mark_handshake(event)
                 if marked != event:
-                    self.record(Note(event.sender, REDACTED), t)
+                    self.record(Note(event.sender, REDACTED, NoteKind.REDACTED), t)
                 event = marked
             self.record(event, t)
             if (isinstance(event, Frame) and event.opcode == "CLOSE") or (
@@ -238,7 +236,7 @@ class TapConnection:
     @property
     def opened(self) -> bool:
         """The server's ``101`` has crossed the wire."""
-        return self.states.state["server"] in ("OPEN", "CLOSING")
+        return self.states.state[Sender.SERVER] in (ConnState.OPEN, ConnState.CLOSING)
 
     async def run(self) -> None:
         try:
@@ -246,25 +244,25 @@ class TapConnection:
             try:
                 self.server_reader, self.server_writer = await asyncio.open_connection(host, port)
             except OSError as exc:
-                self.record(Note("server", f"upstream {host}:{port} refused: {exc}"))
+                self.record(Note(Sender.SERVER, f"upstream {host}:{port} refused: {exc}", NoteKind.UPSTREAM_REFUSED))
                 self.client_writer.transport.abort()
-                self.record(Tcp("server", "reset", "upstream unreachable"))
+                self.record(Tcp(Sender.SERVER, TcpEvent.RESET, "upstream unreachable"))
                 return
             sockname = self.server_writer.get_extra_info("sockname")
             self.upstream_port = sockname[1] if sockname else None
             t = self.tap.recorder.clock()
-            self.record(Tcp("client", "connect"), t)
+            self.record(Tcp(Sender.CLIENT, TcpEvent.CONNECT), t)
             for change in self.states.connected():
                 self.record(change, t)
-            for sender in ("client", "server"):
-                for text in self.tap.faults.describe([sender]):
-                    self.record(Note(sender, f"{FAULT}{text} (in effect)"), t)
+            for sender in SENDERS:
+                for kind, text in self.tap.faults.in_effect([sender]):
+                    self.record(Note(sender, f"{FAULT}{text} (in effect)", kind), t)
             queues = {sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
             self._tasks = [
-                asyncio.create_task(self.pump("client", self.client_reader, queues["client"], self.server_writer)),
-                asyncio.create_task(self.pump("server", self.server_reader, queues["server"], self.client_writer)),
-                asyncio.create_task(self.relay("client", queues["client"], self.server_writer)),
-                asyncio.create_task(self.relay("server", queues["server"], self.client_writer)),
+                asyncio.create_task(self.pump(Sender.CLIENT, self.client_reader, queues["client"], self.server_writer)),
+                asyncio.create_task(self.pump(Sender.SERVER, self.server_reader, queues["server"], self.client_writer)),
+                asyncio.create_task(self.relay(Sender.CLIENT, queues["client"], self.server_writer)),
+                asyncio.create_task(self.relay(Sender.SERVER, queues["server"], self.client_writer)),
             ]
             await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
@@ -288,7 +286,7 @@ class TapConnection:
                 # A reset ends the connection both ways: pass it on, stop relaying.
                 self.dead = self.closing = True
                 t = self.tap.recorder.clock()
-                self.record(Tcp(sender, "reset", type(exc).__name__), t)
+                self.record(Tcp(sender, TcpEvent.RESET, type(exc).__name__), t)
                 for side in (sender, OTHER[sender]):
                     if not self.eof[side]:
                         self.record_decoded(self.decoder.eof(side), t)
@@ -301,7 +299,7 @@ class TapConnection:
             when = loop.time()
             if not data:
                 self.eof[sender] = self.closing = True
-                self.record(Tcp(sender, "eof"), t)
+                self.record(Tcp(sender, TcpEvent.EOF), t)
                 self.record_decoded(self.decoder.eof(sender), t)
                 await self._release(sender, queue, b"", [], when, t, everything=True)
                 await queue.put((when, b""))
@@ -313,7 +311,8 @@ class TapConnection:
                     data, dropped = data[:budget], len(data) - budget
                     del self.cut_after[sender]
                     cut = _Cut(f"{FAULT}the lab cut the TCP connection after {budget} more bytes from the "
-                               f"{sender}" + (f", dropping the {dropped} bytes after them" if dropped else ""))
+                               f"{sender}" + (f", dropping the {dropped} bytes after them" if dropped else ""),
+                               NoteKind.CUT)
                 else:
                     self.cut_after[sender] = budget - len(data)
             events: list = []
@@ -324,7 +323,8 @@ class TapConnection:
                 try:
                     events = self.decoder.receive(sender, seen)
                 except Exception as exc:  # the decoder must never stop the relay
-                    events = [DecodeError(sender, self.offsets[sender], f"decoder crashed: {exc!r}")]
+                    events = [DecodeError(sender, self.offsets[sender],
+                                          Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
                 self.record_decoded(events, t)
             await self._release(sender, queue, data, events, when, t, everything=cut is not None)
             if cut is not None:
@@ -359,8 +359,8 @@ class TapConnection:
                     first = event.offset - start
                     pieces.append(data[pos:first])
                     pos = first + len(event.wire)
-                    self.record(Note(sender, f"{FAULT}the lab dropped this {event.opcode} frame "
-                                             f"({ARROW[sender]})"), t)
+                    self.record(Note(sender, f"{FAULT}the lab dropped this {event.opcode} frame ({ARROW[sender]})",
+                                     NoteKind.DROPPED, event.opcode), t)
             data = b"".join(pieces) + data[pos:]
         if data:
             await queue.put((when, data))
@@ -387,7 +387,7 @@ class TapConnection:
             if self.dead:
                 return
             if isinstance(data, _Cut):
-                self.kill(data.note)
+                self.kill(data.note, data.kind)
                 return
             try:
                 if data == b"":
@@ -401,17 +401,17 @@ class TapConnection:
             if data == b"":
                 return
 
-    def kill(self, note: str) -> None:
+    def kill(self, note: str, kind: NoteKind = NoteKind.CUT) -> None:
         """Cut the TCP connection both ways at once: both peers see a reset (RST).
 
-        Call on the tap's event loop. ``note`` says why, in the trace.
+        Call on the tap's event loop. ``note`` says why, in the trace, and ``kind`` what for code.
         """
         if self.dead:
             return
         self.dead = self.closing = True
         t = self.tap.recorder.clock()
-        self.record(Note("client", note), t)
-        self.record(Tcp("client", "reset", note), t)
+        self.record(Note(Sender.CLIENT, note, kind), t)
+        self.record(Tcp(Sender.CLIENT, TcpEvent.RESET, note), t)
         for sender in ("client", "server"):  # a frame cut in half shows as a truncated frame
             if not self.eof[sender]:
                 self.record_decoded(self.decoder.eof(sender), t)
@@ -470,7 +470,7 @@ class Tap:
                 return connection
         return None
 
-    async def finish(self, connections: Iterable[TapConnection], grace: float, note: str = LAB_STOPPED) -> None:
+    async def finish(self, connections: Iterable[TapConnection], grace: float) -> None:
         """Give ``connections`` up to ``grace`` seconds to end on their own, then cut the rest."""
         connections = list(connections)  # walked twice below
         waiting = [asyncio.ensure_future(c.done.wait()) for c in connections if not c.done.is_set()]
@@ -480,7 +480,7 @@ class Tap:
                 future.cancel()
         for connection in connections:
             if not connection.done.is_set():
-                connection.kill(note)
+                connection.kill(LAB_STOPPED, NoteKind.LAB_STOPPED)
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -490,7 +490,7 @@ class Tap:
         # trace shows a clean ending rather than a reset by the lab.
         await self.finish([c for c in self.active() if c.closing], grace=1)
         for connection in self.active():
-            connection.kill(LAB_STOPPED)
+            connection.kill(LAB_STOPPED, NoteKind.LAB_STOPPED)
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=2)
         if self.server is not None:

@@ -3,9 +3,10 @@
 A :class:`Trace` is a list of :class:`Record` objects. Each record carries the
 time ``t`` (seconds since the lab started), the connection number ``conn`` and
 one event: a decoded :class:`~wslab.decode.Handshake`, :class:`~wslab.decode.Frame`
-or :class:`~wslab.decode.DecodeError`, a :class:`Tcp` event from the tap, or a
-:class:`State` change. Attribute access falls through to the event, so
-``record.opcode`` works on a frame record.
+or :class:`~wslab.decode.DecodeError`, a :class:`Tcp` event from the tap, a
+:class:`State` change or a :class:`Note`. Attribute access falls through to the
+event, so ``record.opcode`` works on a frame record (and completes in Jupyter);
+typed code reads ``record.event``.
 
 Traces are data: they convert to JSON-serialisable records, save and load, and
 are drawn by :mod:`wslab.plot`; nothing here changes a trace after it is made.
@@ -14,13 +15,18 @@ are drawn by :mod:`wslab.plot`; nothing here changes a trace after it is made.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import os
+import typing
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from .decode import AcceptCheck, DecodeError, Field, Frame, Handshake, Sender, close_code_name
+from .decode import AcceptCheck, DecodeError, Field, Frame, Handshake, close_code_name
+from .notes import legacy_kind
+from .protocol.enums import ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
+from .protocol.problems import Problem
 
 if TYPE_CHECKING:  # only for annotations: importing them here would load matplotlib with every trace
     from matplotlib.axes import Axes
@@ -28,7 +34,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would load matplo
     from .diagnose import Findings
 
 #: RFC 6455 §4 / §7: the states each endpoint goes through.
-STATES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+STATES = tuple(ConnState)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +42,12 @@ class Tcp:
     """A TCP event seen by the tap.
 
     ``what`` is ``"connect"`` (client connected), ``"eof"`` (``sender`` half-closed:
-    sent FIN), ``"close"`` (``sender``'s side of the socket went away) or
-    ``"reset"`` (connection reset / aborted by ``sender``). ``note`` says why,
-    when the tap knows (e.g. an injected fault).
+    sent FIN) or ``"reset"`` (connection reset / aborted by ``sender``). ``note``
+    says why, when the tap knows (e.g. an injected fault).
     """
 
     sender: Sender
-    what: Literal["connect", "eof", "close", "reset"]
+    what: TcpEvent
     note: str = ""
 
 
@@ -51,51 +56,67 @@ class State:
     """``sender`` (the endpoint) entered ``state`` because of ``cause``."""
 
     sender: Sender
-    state: str
+    state: ConnState
     cause: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-    """Something the lab itself did or observed (e.g. a fault it injected)."""
+    """Something the lab itself did or observed (e.g. a fault it injected).
+
+    ``kind`` says what, for code (the diagnosis); ``text`` says it for people.
+    ``opcode`` is the frame's opcode for a :attr:`NoteKind.DROPPED` note.
+    """
 
     sender: Sender
     text: str
+    kind: NoteKind = NoteKind.INFO
+    opcode: Opcode | None = None
 
 
 Event = Handshake | Frame | DecodeError | Tcp | State | Note
+E = TypeVar("E", Handshake, Frame, DecodeError, Tcp, State, Note, covariant=True)
 
-KINDS: dict[type, str] = {
-    Handshake: "handshake",
-    Frame: "frame",
-    DecodeError: "error",
-    Tcp: "tcp",
-    State: "state",
-    Note: "note",
+KINDS: dict[type, RecordKind] = {
+    Handshake: RecordKind.HANDSHAKE,
+    Frame: RecordKind.FRAME,
+    DecodeError: RecordKind.ERROR,
+    Tcp: RecordKind.TCP,
+    State: RecordKind.STATE,
+    Note: RecordKind.NOTE,
 }
 
 
 @dataclasses.dataclass(frozen=True)
-class Record:
+class Record(Generic[E]):
     """One event at time ``t`` on connection ``conn``.
 
     Attributes of the event (``sender``, ``opcode``, ``payload`` ...) can be read
-    on the record directly.
+    on the record directly, and ``dir(record)`` (Jupyter's completion) lists
+    them; typed code reads them on :attr:`event`.
     """
 
     t: float
     conn: int
-    event: Event
+    event: E
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> RecordKind:
         """``"handshake"``, ``"frame"``, ``"error"``, ``"tcp"``, ``"state"`` or ``"note"``."""
         return KINDS[type(self.event)]
 
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "event":
             raise AttributeError(name)
-        return getattr(self.event, name)
+        try:
+            return getattr(self.event, name)
+        except AttributeError:
+            raise AttributeError(f"a {self.kind} record has no attribute {name!r}") from None
+
+    def __dir__(self) -> list[str]:
+        own = set(super().__dir__())
+        return sorted(own | {f.name for f in dataclasses.fields(self.event)}
+                      | {name for name in dir(type(self.event)) if not name.startswith("_")})
 
     def __repr__(self) -> str:
         # Short and stable to the millisecond: the full float and every field are one attribute away.
@@ -158,8 +179,7 @@ def describe(record: Record) -> str:
     if isinstance(e, DecodeError):
         return f"decode error at byte {e.offset}: {e.reason}"
     if isinstance(e, Tcp):
-        names = {"connect": "TCP connect", "eof": "TCP FIN (half-close)", "close": "TCP close", "reset": "TCP reset"}
-        return names[e.what] + (f" — {e.note}" if e.note else "")
+        return TCP_NAMES[e.what] + (f" — {e.note}" if e.note else "")
     if isinstance(e, State):
         return f"{e.sender} → {e.state}" + (f" ({e.cause})" if e.cause else "")
     if isinstance(e, Note):
@@ -168,6 +188,8 @@ def describe(record: Record) -> str:
 
 
 ARROWS = {"client": "C → S", "server": "C ← S"}
+#: How each TCP event reads in a table.
+TCP_NAMES = {TcpEvent.CONNECT: "TCP connect", TcpEvent.EOF: "TCP FIN (half-close)", TcpEvent.RESET: "TCP reset"}
 
 
 class Trace(Sequence[Record]):
@@ -189,7 +211,13 @@ class Trace(Sequence[Record]):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Trace: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Trace:
         if isinstance(index, slice):
             return Trace(self.records[index], self.chunks, started=self.started)
         return self.records[index]
@@ -201,7 +229,16 @@ class Trace(Sequence[Record]):
     # -- selection ----------------------------------------------------------
     def filter(self, kind: str | None = None, *, conn: int | None = None, sender: str | None = None,
                opcode: str | None = None) -> Trace:
-        """Records matching every given criterion (chunks of ``conn`` are kept)."""
+        """Records matching every given criterion (chunks of ``conn`` are kept).
+
+        ``kind`` is a :class:`RecordKind` (``"frame"``, ``"handshake"`` ...), ``sender``
+        ``"client"`` or ``"server"``, ``opcode`` an :class:`Opcode` name (``"TEXT"`` ...,
+        any case); anything else raises ValueError listing what is valid.
+        """
+        kind = _valid(RecordKind, kind, "kind")
+        sender = _valid(Sender, sender, "sender")
+        opcode = _valid(Opcode, opcode, "opcode")
+
         def keep(r: Record) -> bool:
             return ((kind is None or r.kind == kind) and (conn is None or r.conn == conn)
                     and (sender is None or r.sender == sender)
@@ -302,7 +339,7 @@ class Trace(Sequence[Record]):
     # -- saving -------------------------------------------------------------
     def to_json(self) -> dict:
         """The whole trace as plain JSON data (see :func:`from_json`)."""
-        return {"wslab_trace": 1, "started": self.started,
+        return {"wslab_trace": VERSION, "started": self.started,
                 "records": [{"t": r.t, "conn": r.conn, "event": _plain(r.event)} for r in self.records],
                 "chunks": [_plain(c) for c in self.chunks]}
 
@@ -337,39 +374,97 @@ class Trace(Sequence[Record]):
         write_pcap(self.chunks, self.records, path, server_port=server_port, started=self.started or 0.0)
 
 
+def _valid(enum: type, value: str | None, what: str) -> Any:
+    """``value`` as a member of ``enum`` (None stays None), or ValueError listing the valid values."""
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        valid = ", ".join(str(member) for member in enum)
+        raise ValueError(f"unknown {what} {value!r}; {what}s: {valid}") from None
+
+
+#: The version of the JSON format written by :meth:`Trace.to_json`. Version 2 gives
+#: problems their code and rule, and notes their kind; version-1 files still load.
+VERSION = 2
+
 TYPES = {cls.__name__: cls for cls in (Handshake, Frame, DecodeError, AcceptCheck, Field, Tcp, State, Note, Chunk)}
 
 
-def _plain(value):
-    if dataclasses.is_dataclass(value):
+def _plain(value: Any) -> Any:
+    if isinstance(value, Problem):
+        return {"type": "Problem", "code": value.code.value, "rule": value.rule, "text": value.text}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"type": type(value).__name__, **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     if isinstance(value, bytes):
         return {"hex": value.hex()}
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)  # an enum's value
     return value
 
 
-def _unplain(value):
+@functools.cache
+def _enum_fields(cls: type) -> dict[str, type]:
+    """The fields of dataclass ``cls`` typed with one of our enums (``X`` or ``X | None``)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        for arg in typing.get_args(hint) or (hint,):
+            if isinstance(arg, type) and issubclass(arg, (Sender, Opcode, ConnState, TcpEvent, NoteKind)):
+                out[name] = arg
+    return out
+
+
+def _unplain(value: Any, legacy: bool = False) -> Any:
     if isinstance(value, dict):
         if "hex" in value and len(value) == 1:
             return bytes.fromhex(value["hex"])
+        if value.get("type") == "Problem":
+            text = value["text"]
+            if value["rule"] and text.endswith(f" ({value['rule']})"):
+                text = text[: -len(value["rule"]) - 3]
+            return Problem(value["code"], text, value["rule"])
         cls = TYPES[value["type"]]
-        return cls(**{k: _unplain(v) for k, v in value.items() if k != "type"})
+        fields = {k: _unplain(v, legacy) for k, v in value.items() if k != "type"}
+        for name, enum in _enum_fields(cls).items():
+            if fields.get(name) is not None:
+                fields[name] = enum(fields[name])
+        if legacy:
+            fields = _upgrade_v1(cls, fields)
+        return cls(**fields)
     if isinstance(value, list):
-        return tuple(_unplain(v) for v in value)
+        return tuple(_unplain(v, legacy) for v in value)
     return value
 
 
+def _upgrade_v1(cls: type, fields: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had problems and notes as bare text: recognise their codes and kinds."""
+    if cls in (Frame, Handshake):
+        fields["problems"] = tuple(Problem.from_text(p) for p in fields.get("problems", ()))
+    elif cls is DecodeError:
+        fields["reason"] = Problem.from_text(fields["reason"])
+    elif cls is Note:
+        fields["kind"], fields["opcode"] = legacy_kind(fields["text"])
+    return fields
+
+
 def from_json(data: dict) -> Trace:
-    """Rebuild a trace from :meth:`Trace.to_json` data."""
-    if data.get("wslab_trace") != 1:
-        raise ValueError("not a wslab trace (missing 'wslab_trace': 1)")
-    return Trace([Record(r["t"], r["conn"], _unplain(r["event"])) for r in data["records"]],
-                 [_unplain(c) for c in data["chunks"]], started=data.get("started"))
+    """Rebuild a trace from :meth:`Trace.to_json` data (version 1 or 2)."""
+    version = data.get("wslab_trace") if isinstance(data, dict) else None
+    if version not in (1, VERSION):
+        raise ValueError(f"not a wslab trace (missing 'wslab_trace': {VERSION})")
+    legacy = version == 1
+    return Trace([Record(r["t"], r["conn"], _unplain(r["event"], legacy)) for r in data["records"]],
+                 [_unplain(c, legacy) for c in data["chunks"]], started=data.get("started"))
 
 
 def load(path: str | os.PathLike) -> Trace:
     """Load a trace saved with :meth:`Trace.save`."""
     with open(path, encoding="utf-8") as f:
-        return from_json(json.load(f))
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a wslab trace: not JSON ({exc})") from None
+    return from_json(data)
