@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import serves
+from timeouts import scaled
 from wslab import Lab, build_frame
 from wslab.decode import DecodeError, Frame, Handshake, WireDecoder
 from wslab.raw import SAMPLE_KEY, RawClient
@@ -43,19 +44,17 @@ def rss() -> int:
 
 def quiesce(lab: Lab, timeout: float = 15.0) -> None:
     """Wait until every connection through the lab has ended, then forget the trace."""
-    deadline = time.monotonic() + timeout
-    while lab.tap.active() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not lab.tap.active(), f"connections still open: {[c.conn for c in lab.tap.active()]}"
-    lab.settle()
+    lab.settle(timeout=scaled(timeout))
+    open_ = lab._on_loop(lambda: [c.conn for c in lab.tap.active()])
+    assert not open_, f"connections still open: {open_}"
     lab.clear()
     gc.collect()
 
 
 def settled(measure, baseline: int, timeout: float = 5.0) -> int:
     """``measure()`` once it is back to ``baseline`` or ``timeout`` passed (closed clients' threads
-    and sockets take a moment to go)."""
-    deadline = time.monotonic() + timeout
+    and sockets take a moment to go). Polls a count: it has no event to wait on."""
+    deadline = time.monotonic() + scaled(timeout)
     while measure() > baseline and time.monotonic() < deadline:
         time.sleep(0.01)
     return measure()
@@ -63,7 +62,7 @@ def settled(measure, baseline: int, timeout: float = 5.0) -> int:
 
 @pytest.fixture(scope="module")
 def lab():
-    with Lab("echo", open_timeout=1, close_timeout=0.5, max_size=4096) as lab:
+    with Lab("echo", open_timeout=scaled(15), close_timeout=0.5, max_size=4096) as lab:
         yield lab
 
 

@@ -10,6 +10,23 @@ a paused direction, dropped frames, a cut connection (:meth:`Lab.delay`,
 :meth:`Lab.pause`, :meth:`Lab.drop`, :meth:`Lab.cut`), and it opens raw TCP
 connections for hand-made bytes (:meth:`Lab.raw`). Each fault leaves a note in
 the trace, and :meth:`Lab.diagnose` explains how every connection ended.
+
+Threads, and who owns what -- one rule:
+
+* The lab's loop thread owns the tap, its connections, the faults in effect and
+  the server. Any other thread (the notebook's, a sync server's handler thread)
+  reaches them only through :meth:`LoopThread.run` / :meth:`LoopThread.call`,
+  which run the code on the loop and wait for it (``trio.from_thread.run``'s
+  discipline); coroutines use ``run_coroutine_threadsafe`` and await it.
+* The :class:`~wslab.tap.Recorder` is the one object the threads share: one lock
+  guards it, writers append whole steps (:meth:`~wslab.tap.Recorder.add_many`),
+  readers take a :meth:`~wslab.tap.Recorder.snapshot`.
+* The server's connections, registered by handlers on the loop or on a sync
+  server's threads, sit behind their own small lock.
+
+So every public method of :class:`Lab` may be called from any thread; the
+blocking ones (:meth:`Lab.settle`, :meth:`Lab.stop`) have coroutine forms or run
+in a worker thread from ``async with``.
 """
 
 from __future__ import annotations
@@ -26,30 +43,37 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import websockets.asyncio.client
 import websockets.asyncio.server
+import websockets.protocol
 import websockets.sync.client
 import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
 from . import handlers
 from .decode import opcode_name, opcode_value
-from .seeding import seeded_connection
 from .notes import DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING
 from .protocol.enums import NoteKind, Sender
+from .seeding import seeded_connection
 from .tap import ARROW, BACKLOG, Faults, Recorder, Tap, TapConnection
-from .trace import Note, Trace
+from .trace import Note, Record, Trace
 
 if TYPE_CHECKING:
     from .diagnose import Findings
     from .raw import RawClient
 
+T = TypeVar("T")
+
 _running: weakref.WeakSet[Lab] = weakref.WeakSet()
+
+NOT_RUNNING = "the lab is not running; call lab.start() or use 'with Lab(...) as lab:'"
+#: Seconds a lab client's close waits, at most, for the tap to see its connection end.
+CLIENT_SETTLE = 2.0
 
 
 class LoopThread:
@@ -72,7 +96,7 @@ class LoopThread:
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         self.loop.close()
 
-    def run(self, coro, timeout: float | None = 10) -> Any:
+    def run(self, coro: Any, timeout: float | None = 10) -> Any:
         """Run ``coro`` on the loop and wait for its result from another thread."""
         if threading.current_thread() is self.thread:
             raise RuntimeError("LoopThread.run() called from its own loop; await the coroutine instead")
@@ -82,6 +106,16 @@ class LoopThread:
         except FutureTimeout:
             future.cancel()
             raise TimeoutError(f"lab operation did not finish in {timeout} s") from None
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = 10) -> T:
+        """``fn(*args)`` run on the loop (directly when already on it); its result, from any thread."""
+        if threading.current_thread() is self.thread:
+            return fn(*args)
+
+        async def on_loop() -> T:
+            return fn(*args)
+
+        return self.run(on_loop(), timeout)
 
     def stop(self) -> None:
         # Even if the loop has not started running yet: the stop waits in its queue.
@@ -230,6 +264,7 @@ class Lab:
         self.redact = redact
         self._conn_count = 0  # connection numbers continue across restarts
         self._server_connections: dict[int, Any] = {}  # conn -> the server's connection, while its handler runs
+        self._serving_lock = threading.Lock()  # guards _server_connections (loop and sync handler threads)
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> Lab:
@@ -237,7 +272,7 @@ class Lab:
         if self.loop_thread is not None:
             return self
         self._stop_previous_run_of_this_cell()
-        if not self.recorder.records:  # a restarted lab keeps its clock
+        if not len(self.recorder):  # a restarted lab keeps its clock
             self.t0, self.started = time.monotonic(), time.time()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
         try:
@@ -298,11 +333,16 @@ class Lab:
         lab = self
 
         @contextlib.contextmanager
-        def serving(ws: Any):
-            tapped = lab.tap.find(upstream_port=ws.remote_address[1]) if lab.tap is not None else None
+        def serving(ws: Any) -> Iterator[None]:
+            tap, port = lab.tap, ws.remote_address[1]
+            try:
+                tapped = lab._on_loop(lambda: tap.find(upstream_port=port)) if tap is not None else None
+            except RuntimeError:  # the lab is stopping
+                tapped = None
             conn = tapped.conn if tapped is not None else None
             if conn is not None:
-                lab._server_connections[conn] = ws
+                with lab._serving_lock:
+                    lab._server_connections[conn] = ws
             try:
                 yield
             except ConnectionClosed:
@@ -313,7 +353,9 @@ class Lab:
                     lab.recorder.add(conn, Note(Sender.SERVER, text, NoteKind.HANDLER_RAISED))
                 raise
             finally:
-                lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
+                if conn is not None:
+                    with lab._serving_lock:
+                        lab._server_connections.pop(conn, None)
 
         if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
             @functools.wraps(handler)
@@ -346,7 +388,8 @@ class Lab:
                 self.server_thread.join(5)
             if self.tap is not None:
                 self._conn_count = self.tap.count
-            self._server_connections.clear()
+            with self._serving_lock:
+                self._server_connections.clear()
 
     async def _stop(self) -> None:
         if self.tap is not None:
@@ -389,7 +432,7 @@ class Lab:
     def __repr__(self) -> str:
         state = f"running at {self.url}" if self.running else "stopped"
         what = f"tapping {self.target}" if self.target else getattr(self.handler, "__name__", "handler")
-        return f"<Lab {what}, {state}, {len(self.recorder.records)} records>"
+        return f"<Lab {what}, {state}, {len(self.recorder)} records>"
 
     # -- addresses -----------------------------------------------------------
     @property
@@ -408,17 +451,21 @@ class Lab:
     def _client_options(self, kwargs: dict, base: type) -> dict:
         options = dict(proxy=None, compression=self.compression, ping_interval=None,
                        close_timeout=self.close_timeout)
-        if self.seed is not None and "create_connection" not in kwargs:
-            self.clients_made += 1
-            rng = random.Random(f"wslab:{self.seed}:{self.clients_made}")
-            options["create_connection"] = seeded_connection(base, rng)
+        if "create_connection" not in kwargs:
+            connection = _settling_connection(base, self)
+            if self.seed is not None:
+                self.clients_made += 1
+                rng = random.Random(f"wslab:{self.seed}:{self.clients_made}")
+                connection = seeded_connection(connection, rng)
+            options["create_connection"] = connection
         options.update(kwargs)
         return options
 
     def connect(self, path: str | None = None, **kwargs: Any) -> websockets.asyncio.client.connect:
         """An asyncio client through the tap: ``async with lab.connect() as ws:``.
 
-        Keyword arguments go to :func:`websockets.asyncio.client.connect`.
+        Keyword arguments go to :func:`websockets.asyncio.client.connect`. When the
+        client has closed, the trace holds its whole ending (see :meth:`settle`).
         """
         url = self.url if path is None else self.url.rsplit(self.path, 1)[0] + path
         options = self._client_options(kwargs, websockets.asyncio.client.ClientConnection)
@@ -457,31 +504,54 @@ class Lab:
             port = client.getsockname()[1]
         else:
             raise TypeError(f"cannot tell the connection of {type(client).__name__}")
-        found = self.tap.find(client_port=port) if self.tap is not None else None
+        tap = self.tap
+        found = self._on_loop(lambda: tap.find(client_port=port)) if tap is not None and self.running else None
         if found is None:
             raise LookupError(f"no open connection from port {port} through this lab")
         return found.conn
 
+    def _on_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` run on the lab's loop thread, which owns the tap (see the class docstring)."""
+        loop_thread = self.loop_thread
+        if loop_thread is None or self.tap is None:
+            raise RuntimeError(NOT_RUNNING)
+        return loop_thread.call(fn, *args)
+
     def _connection(self, conn: Any) -> TapConnection:
-        """The open tap connection ``conn`` (a number or a client); None: the newest."""
-        if self.tap is None or not self.running:
-            raise RuntimeError("the lab is not running; call lab.start()")
+        """The open tap connection ``conn`` (a number or a client); None: the newest. On the loop thread."""
+        assert self.tap is not None
         active = self.tap.active()
         if conn is None:
             if not active:
                 raise LookupError("no open connection through the lab")
             return max(active, key=lambda c: c.conn)
-        number = conn if isinstance(conn, int) else self.conn_of(conn)
+        number = conn if isinstance(conn, int) else None
+        if number is None:
+            port = conn.local_address[1] if hasattr(conn, "local_address") else conn.getsockname()[1]
+            found = self.tap.find(client_port=port)
+            if found is None:
+                raise LookupError(f"no open connection from port {port} through this lab")
+            return found
         for connection in active:
             if connection.conn == number:
                 return connection
         raise LookupError(f"connection {number} is not open")
 
     # -- faults --------------------------------------------------------------
-    def _fault_note(self, sender: str, text: str, kind: NoteKind) -> None:
-        """Note what the lab changed on every open connection (new ones get a note when they open)."""
-        for connection in self.tap.active() if self.tap is not None and self.running else []:
-            self.recorder.add(connection.conn, Note(Sender(sender), FAULT + text, kind))
+    def _change_faults(self, notes: Sequence[tuple[str, str, NoteKind]], **changes: Any) -> None:
+        """Replace fields of :attr:`faults` and note each change on every open connection, on the loop thread
+        (new connections get a note when they open)."""
+        def apply() -> None:
+            for name, value in changes.items():
+                setattr(self.faults, name, value)
+            for connection in self.tap.active() if self.tap is not None else []:
+                self.recorder.add_many(connection.conn, [Note(Sender(s), FAULT + text, kind)
+                                                         for s, text, kind in notes])
+
+        if self.running:
+            self._on_loop(apply)
+        else:
+            apply()
 
     def delay(self, latency: float, *, jitter: float = 0.0, direction: str = "both") -> None:
         """Hold every chunk sent in ``direction`` for ``latency`` seconds, plus up to ``jitter`` more.
@@ -495,12 +565,14 @@ class Lab:
             raise ValueError("latency and jitter are seconds, >= 0")
         senders = _senders(direction)
         faults = self.faults
-        faults.latency = {**faults.latency, **{s: float(latency) for s in senders}}
-        faults.jitter = {**faults.jitter, **{s: float(jitter) for s in senders}}
+        new = Faults(latency={**faults.latency, **{s: float(latency) for s in senders}},
+                     jitter={**faults.jitter, **{s: float(jitter) for s in senders}})
+        notes = []
         for sender in senders:
-            described = Faults(latency=faults.latency, jitter=faults.jitter).describe([sender])
-            self._fault_note(sender, described[0] if described else f"{ARROW[sender]}: no added latency",
-                             NoteKind.LATENCY)
+            described = new.describe([sender])
+            notes.append((sender, described[0] if described else f"{ARROW[sender]}: no added latency",
+                          NoteKind.LATENCY))
+        self._change_faults(notes, latency=new.latency, jitter=new.jitter)
 
     def pause(self, direction: str = "both") -> None:
         """Hold every byte sent in ``direction`` (``"client"``, ``"server"``, ``"both"``) until :meth:`resume`.
@@ -509,16 +581,14 @@ class Lab:
         them on resume. Meanwhile the peer hears nothing (a stalled network).
         """
         senders = _senders(direction)
-        self.faults.paused = self.faults.paused | set(senders)
-        for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: paused (the lab holds every byte)", NoteKind.PAUSE)
+        self._change_faults([(s, f"{ARROW[s]}: paused (the lab holds every byte)", NoteKind.PAUSE) for s in senders],
+                            paused=self.faults.paused | set(senders))
 
     def resume(self, direction: str = "both") -> None:
         """Deliver what :meth:`pause` held in ``direction`` and stop holding."""
         senders = [s for s in _senders(direction) if s in self.faults.paused]
-        self.faults.paused = self.faults.paused - set(senders)
-        for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: resumed (the lab delivers what it held)", NoteKind.RESUME)
+        self._change_faults([(s, f"{ARROW[s]}: resumed (the lab delivers what it held)", NoteKind.RESUME)
+                             for s in senders], paused=self.faults.paused - set(senders))
 
     def drop(self, direction: str, *opcodes: str) -> None:
         """Drop every frame with one of ``opcodes`` sent in ``direction``, e.g. ``lab.drop("client", "PONG")``.
@@ -536,18 +606,14 @@ class Lab:
             except ValueError:
                 raise ValueError(f"unknown opcode {opcode!r}; use TEXT, BINARY, CONTINUATION, CLOSE, PING "
                                  "or PONG") from None
-        self.faults.drops = {**self.faults.drops, **{s: frozenset(names) for s in senders}}
-        for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: dropping {', '.join(sorted(names))} frames" if names
-                             else f"{ARROW[sender]}: no longer dropping frames", NoteKind.DROP)
+        said = f"dropping {', '.join(sorted(names))} frames" if names else "no longer dropping frames"
+        self._change_faults([(s, f"{ARROW[s]}: {said}", NoteKind.DROP) for s in senders],
+                            drops={**self.faults.drops, **{s: frozenset(names) for s in senders}})
 
     def clear_faults(self) -> None:
         """Remove every latency, pause and drop (held bytes are delivered)."""
-        active = self.faults.describe()
-        self.faults.latency, self.faults.jitter, self.faults.drops = {}, {}, {}
-        self.faults.paused = set()
-        if active:
-            self._fault_note("client", "all faults cleared", NoteKind.FAULTS_CLEARED)
+        notes = [("client", "all faults cleared", NoteKind.FAULTS_CLEARED)] if self.faults.describe() else []
+        self._change_faults(notes, latency={}, jitter={}, drops={}, paused=set())
 
     def cut(self, conn: Any = None, *, after: int | None = None, direction: str = "client") -> int:
         """Cut a connection's TCP: both peers get a reset (RST), and neither sees a Close frame (1006).
@@ -561,66 +627,148 @@ class Lab:
 
         Returns the connection number.
         """
-        connection = self._connection(conn)
-        if after is None:
-            async def now() -> None:
-                connection.kill(f"{FAULT}the lab cut the TCP connection", NoteKind.CUT)
-
-            self.loop_thread.run(now())  # type: ignore[union-attr]
-            return connection.conn
         if direction not in ("client", "server"):
             raise ValueError("direction must be 'client' or 'server'")
-        if after < 0:
+        if after is not None and after < 0:
             raise ValueError("after is a number of bytes, >= 0")
 
-        async def later() -> None:
-            self.recorder.add(connection.conn, Note(Sender(direction), f"{FAULT}the lab will cut the TCP connection "
-                                                    f"after {after} more bytes from the {direction}",
-                                                    NoteKind.CUT_SCHEDULED))
-            connection.cut_after[direction] = after
+        def cut_on_loop() -> int:
+            connection = self._connection(conn)
+            if after is None:
+                connection.kill(f"{FAULT}the lab cut the TCP connection", NoteKind.CUT)
+            else:
+                connection.record(Note(Sender(direction), f"{FAULT}the lab will cut the TCP connection after "
+                                       f"{after} more bytes from the {direction}", NoteKind.CUT_SCHEDULED))
+                connection.cut_after[direction] = after
+            return connection.conn
 
-        self.loop_thread.run(later())  # type: ignore[union-attr]
-        return connection.conn
+        return self._on_loop(cut_on_loop)
 
     def disconnect(self, conn: Any = None, code: int = 1000, reason: str = "") -> int:
         """Make the server close connection ``conn`` (its handler's ``ws.close(code, reason)``).
 
         The server starts the closing handshake (RFC 6455 §7.1.2) and waits up
-        to ``close_timeout`` for the client's Close before dropping TCP.
-        ``conn`` is as for :meth:`cut`. Returns the connection number.
+        to ``close_timeout`` for the client's Close before dropping TCP. This
+        returns once the server's Close frame is on its way. ``conn`` is as for
+        :meth:`cut`. Returns the connection number.
         """
-        connection = self._connection(conn)
-        ws = self._server_connections.get(connection.conn)
-        if ws is None:
-            raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
-        self.recorder.add(connection.conn, Note(Sender.SERVER, f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})",
-                                                NoteKind.DISCONNECT))
-        if isinstance(ws, websockets.asyncio.server.ServerConnection):
-            asyncio.run_coroutine_threadsafe(ws.close(code, reason), self.loop_thread.loop)  # type: ignore[union-attr]
-        else:
-            threading.Thread(target=ws.close, args=(code, reason), daemon=True,
-                             name=f"wslab-close-{connection.conn}").start()
-        return connection.conn
+        async def close_on_loop() -> tuple[int, Any]:
+            connection = self._connection(conn)
+            with self._serving_lock:
+                ws = self._server_connections.get(connection.conn)
+            if ws is None:
+                raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
+            connection.record(Note(Sender.SERVER, f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})",
+                                   NoteKind.DISCONNECT))
+            if isinstance(ws, websockets.asyncio.server.ServerConnection):
+                closing = asyncio.ensure_future(ws.close(code, reason))
+                # Return once the Close frame is handed to the transport, not when the peer answers.
+                while ws.protocol.state is websockets.protocol.State.OPEN and not closing.done():
+                    await asyncio.sleep(0)
+                return connection.conn, None
+            return connection.conn, ws
+
+        if self.loop_thread is None or self.tap is None:
+            raise RuntimeError(NOT_RUNNING)
+        number, sync_ws = self.loop_thread.run(close_on_loop())
+        if sync_ws is not None:  # a sync server's connection: its close() blocks until the peer answers
+            threading.Thread(target=sync_ws.close, args=(code, reason), daemon=True,
+                             name=f"wslab-close-{number}").start()
+        return number
 
     # -- the record ----------------------------------------------------------
     def settle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
-        """Wait until connections that are closing have closed and the wire is quiet."""
+        """Wait until nothing is on its way, then return: at most ``timeout`` seconds.
+
+        Nothing on its way means: no connection that has seen a Close, an EOF or a
+        reset is still open, no byte is queued in the tap (paused directions aside),
+        and nothing was recorded for ``quiet`` seconds. The lab's own clients settle
+        by themselves when they close, and :meth:`stop` leaves a settled trace, so
+        this is for other clients (a browser, a bare socket). From a coroutine, use
+        ``await lab.asettle()``: this method would block the running event loop.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError("lab.settle() would block the running event loop of this thread: "
+                               "use `await lab.asettle()`")
         deadline = time.monotonic() + timeout
-        with self.recorder.changed:
-            while True:
+        while True:
+            busy = self.running and self._on_loop(self._busy)
+            with self.recorder.changed:
                 now = time.monotonic()
-                last = self.recorder.records[-1].t + self.t0 if self.recorder.records else 0
-                closing = self.tap is not None and any(c.closing for c in self.tap.active())
-                if now >= deadline or (not closing and now - last >= quiet):
+                if now >= deadline or (not busy and now - self.recorder.last_change >= quiet):
                     return
                 self.recorder.changed.wait(min(quiet, deadline - now))
 
+    async def asettle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
+        """:meth:`settle` for coroutines: ``await lab.asettle()`` waits without blocking the event loop."""
+        await asyncio.to_thread(self.settle, timeout, quiet)
+
+    def _busy(self) -> bool:
+        return self.tap is not None and any(c.busy() for c in self.tap.active())
+
+    def _settle_client(self, port: int | None) -> None:
+        """Wait until the tap has seen the end of the lab's client on ``port`` (a client's close calls this)."""
+        loop_thread = self.loop_thread
+        if port is None or loop_thread is None or threading.current_thread() is loop_thread.thread:
+            return
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            loop_thread.run(self._client_done(port), timeout=CLIENT_SETTLE + 1)
+
+    async def _asettle_client(self, port: int | None) -> None:
+        """:meth:`_settle_client` without blocking the caller's event loop."""
+        loop_thread = self.loop_thread
+        if port is None or loop_thread is None:
+            return
+        if asyncio.get_running_loop() is loop_thread.loop:
+            await self._client_done(port)
+            return
+        with contextlib.suppress(RuntimeError):
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._client_done(port), loop_thread.loop))
+
+    async def _client_done(self, port: int) -> None:
+        connection = self.tap.find(client_port=port) if self.tap is not None else None
+        if connection is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(connection.done.wait(), CLIENT_SETTLE)
+
     @property
     def trace(self) -> Trace:
-        """A snapshot of everything recorded so far (after letting closing connections finish)."""
-        if threading.current_thread() is not (self.loop_thread and self.loop_thread.thread):
-            self.settle()
-        return Trace(list(self.recorder.records), list(self.recorder.chunks), started=self.started)
+        """A snapshot of everything recorded so far, at once, whatever the traffic.
+
+        The lab's own clients (:meth:`connect`, :meth:`connect_sync`, :meth:`raw`)
+        wait for the tap to see their connection end when they close, and
+        :meth:`stop` (the end of a ``with`` block) leaves everything settled; for
+        other clients, call :meth:`settle` (or ``await lab.asettle()``) first.
+        """
+        records, chunks = self.recorder.snapshot()
+        return Trace(records, chunks, started=self.started)
+
+    def on_record(self, callback: Callable[[Record], Any]) -> None:
+        """Call ``callback(record)`` with each new record, on the thread that records it (keep it short)."""
+        self.recorder.listeners.append(callback)
+
+    def wait_for(self, predicate: Callable[[Record], bool], timeout: float = 5.0) -> Record:
+        """The first record (recorded so far or from now on) for which ``predicate`` is true.
+
+        Raises TimeoutError after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self.recorder.changed:
+            while True:
+                records = self.recorder.records
+                for record in records[seen:]:
+                    if predicate(record):
+                        return record
+                seen = len(records)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no matching record within {timeout} s")
+                self.recorder.changed.wait(remaining)
 
     def diagnose(self) -> Findings:
         """How each connection ended and what went wrong, in plain words (``lab.trace.diagnose()``)."""
@@ -628,9 +776,40 @@ class Lab:
 
     def clear(self) -> None:
         """Forget what was recorded so far (connections keep their numbers)."""
-        with self.recorder.changed:
-            self.recorder.records.clear()
-            self.recorder.chunks.clear()
+        self.recorder.clear()
+
+
+def _settling_connection(base: type, lab: Lab) -> type:
+    """A subclass of websockets' ``ClientConnection`` ``base`` whose close waits for the tap to see the end.
+
+    So ``lab.trace`` read right after a lab client's ``with`` block holds the whole
+    closing exchange, FINs included, without ever waiting for quiet.
+    """
+    if issubclass(base, websockets.sync.client.ClientConnection):
+        class SettlingSyncConnection(base):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._wslab_port = self.socket.getsockname()[1]
+
+            def close(self, code: int = 1000, reason: str = "") -> None:
+                super().close(code, reason)
+                lab._settle_client(self._wslab_port)
+
+        return SettlingSyncConnection
+
+    class SettlingConnection(base):  # type: ignore[misc, valid-type]
+        _wslab_port: int | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            sockname = transport.get_extra_info("sockname")
+            self._wslab_port = sockname[1] if sockname else None
+
+        async def close(self, code: int = 1000, reason: str = "") -> None:
+            await super().close(code, reason)
+            await lab._asettle_client(self._wslab_port)
+
+    return SettlingConnection
 
 
 @atexit.register

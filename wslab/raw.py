@@ -28,7 +28,7 @@ from .decode import DecodeError, Event, Frame, Handshake, StreamDecoder, build_f
 if TYPE_CHECKING:
     from .lab import Lab
 
-#: RFC 6455 §1.3's sample nonce; its Sec-WebSocket-Accept is ``s3pPLMBiTxaQ9kYGJzzhZRbK+xOo=``.
+#: RFC 6455 §1.3's sample nonce; its Sec-WebSocket-Accept is ``s3pPLMBiTxaQ9kYGzzhZRbK+xOo=``.
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 #: RFC 6455 §5.7's sample masking key (the "Hello" examples).
 SAMPLE_MASK = b"\x37\xfa\x21\x3d"
@@ -73,15 +73,16 @@ class RawClient:
         self._recv_pos = 0
         self.conn = self._find_conn()
 
-    def _find_conn(self) -> int | None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            tap = self.lab.tap
-            found = tap.find(client_port=self.local_address[1]) if tap is not None else None
-            if found is not None:
-                return found.conn
-            time.sleep(0.002)
-        return None
+    def _find_conn(self) -> int:
+        tap, loop_thread = self.lab.tap, self.lab.loop_thread
+        found = None
+        if tap is not None and loop_thread is not None:
+            found = loop_thread.run(tap.wait_for(client_port=self.local_address[1], timeout=self.timeout),
+                                    timeout=self.timeout + 1)
+        if found is None:
+            self.sock.close()
+            raise TimeoutError(f"the lab's tap did not accept this connection within {self.timeout} s")
+        return found.conn
 
     # -- writing -------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
@@ -282,6 +283,7 @@ class RawClient:
         if reset:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
+        self.lab._settle_client(self.local_address[1])  # the trace then holds the end of this connection
 
     def __enter__(self) -> RawClient:
         return self

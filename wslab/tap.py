@@ -17,11 +17,14 @@ a number of bytes. Each one leaves a :class:`~wslab.trace.Note` starting with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import socket
 import struct
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -92,33 +95,72 @@ class Faults:
 
 
 class Recorder:
-    """The thread-safe, append-only store the tap writes to.
+    """The append-only store of records and chunks: the one object the lab's threads share.
 
-    Readers take snapshots; records are never changed after they are added.
+    One lock (:attr:`changed`, a Condition) guards it. The tap appends on the
+    lab's loop thread, the lab's notes come from the caller's thread, a sync
+    server's handlers from theirs; readers call :meth:`snapshot`, which copies
+    both lists at once, so a chunk and the events decoded from it are always
+    seen together (:meth:`add_many`). Records never change once added.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
+        #: Guarded by :attr:`changed`: read them through :meth:`snapshot`.
         self.records: list[Record] = []
         self.chunks: list[Chunk] = []
         self.changed = threading.Condition()
+        #: Called with each new record, on the thread that added it, outside the lock.
         self.listeners: list[Callable[[Record], Any]] = []
+        #: ``time.monotonic()`` of the last change (for waiting until the wire is quiet).
+        self.last_change = 0.0
 
     def add(self, conn: int, event: Any, t: float | None = None) -> Record:
-        record = Record(self.clock() if t is None else t, conn, event)
+        """Append one event (timestamped now unless ``t`` is given)."""
+        return self.add_many(conn, [event], t=t)[0]
+
+    def add_many(self, conn: int, events: Iterable[Any], *, t: float | None = None,
+                 chunk: Chunk | None = None) -> list[Record]:
+        """Append ``chunk`` (if any) and ``events`` in one step: a snapshot has all of them or none."""
         with self.changed:
-            self.records.append(record)
+            when = self.clock() if t is None else t  # taken under the lock: records stay in time order
+            records = [Record(when, conn, event) for event in events]
+            if chunk is not None:
+                self.chunks.append(chunk)
+            self.records.extend(records)
+            self.last_change = time.monotonic()
             self.changed.notify_all()
+        for record in records:
+            self._tell(record)
+        return records
+
+    def _tell(self, record: Record) -> None:
         for listener in list(self.listeners):
             try:
                 listener(record)
-            except Exception:  # a broken printer must not break the relay
-                pass
-        return record
+            except Exception as exc:  # a broken printer must not break the relay, but it must not hide
+                if not getattr(listener, "_wslab_warned", False):
+                    warnings.warn(f"wslab: a record listener raised {exc!r}; it stays registered", RuntimeWarning,
+                                  stacklevel=2)
+                    with contextlib.suppress(AttributeError, TypeError):
+                        listener._wslab_warned = True  # type: ignore[attr-defined]
 
-    def add_chunk(self, chunk: Chunk) -> None:
+    def snapshot(self) -> tuple[list[Record], list[Chunk]]:
+        """Copies of the records and the chunks, taken together under the lock."""
         with self.changed:
-            self.chunks.append(chunk)
+            return list(self.records), list(self.chunks)
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self.changed:
+            self.records.clear()
+            self.chunks.clear()
+            self.last_change = time.monotonic()
+            self.changed.notify_all()
+
+    def __len__(self) -> int:
+        with self.changed:
+            return len(self.records)
 
 
 class StateTracker:
@@ -211,6 +253,8 @@ class TapConnection:
         #: Cut the connection after this many more bytes from that sender.
         self.cut_after: dict[str, int] = {}
         self._held = {"client": bytearray(), "server": bytearray()}
+        #: Items queued for each relay and not written yet (for settling).
+        self.in_flight = {"client": 0, "server": 0}
         self._released = {"client": 0, "server": 0}
         self._due = {"client": 0.0, "server": 0.0}
         self._tasks: list[asyncio.Task] = []
@@ -218,20 +262,23 @@ class TapConnection:
     def record(self, event: Any, t: float | None = None) -> None:
         self.tap.recorder.add(self.conn, event, t)
 
-    def record_decoded(self, events: list, t: float) -> None:
+    def record_decoded(self, events: list, t: float, chunk: Chunk | None = None) -> None:
+        """Record ``chunk`` and what was decoded from it, with the notes and state changes they cause."""
+        out: list[Any] = []
         for event in events:
             if isinstance(event, Handshake) and self.redactors and self.redactors[event.sender].redacted:
                 marked = mark_handshake(event)
                 if marked != event:
-                    self.record(Note(event.sender, REDACTED, NoteKind.REDACTED), t)
+                    out.append(Note(event.sender, REDACTED, NoteKind.REDACTED))
                 event = marked
-            self.record(event, t)
+            out.append(event)
             if (isinstance(event, Frame) and event.opcode == "CLOSE") or (
                 isinstance(event, Handshake) and event.status not in (None, 101)
             ):
                 self.closing = True
-            for change in self.states.event(event):
-                self.record(change, t)
+            out += self.states.event(event)
+        if out or chunk is not None:
+            self.tap.recorder.add_many(self.conn, out, t=t, chunk=chunk)
 
     @property
     def opened(self) -> bool:
@@ -302,7 +349,7 @@ class TapConnection:
                 self.record(Tcp(sender, TcpEvent.EOF), t)
                 self.record_decoded(self.decoder.eof(sender), t)
                 await self._release(sender, queue, b"", [], when, t, everything=True)
-                await queue.put((when, b""))
+                await self._put(sender, queue, when, b"")
                 return
             cut, dropped = None, 0
             budget = self.cut_after.get(sender)
@@ -318,17 +365,17 @@ class TapConnection:
             events: list = []
             if data:
                 seen = self.redactors[sender].feed(data) if self.redactors else data
-                self.tap.recorder.add_chunk(Chunk(t, self.conn, sender, self.offsets[sender], seen))
+                chunk = Chunk(t, self.conn, sender, self.offsets[sender], seen)
                 self.offsets[sender] += len(data)
                 try:
                     events = self.decoder.receive(sender, seen)
                 except Exception as exc:  # the decoder must never stop the relay
                     events = [DecodeError(sender, self.offsets[sender],
                                           Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
-                self.record_decoded(events, t)
+                self.record_decoded(events, t, chunk)
             await self._release(sender, queue, data, events, when, t, everything=cut is not None)
             if cut is not None:
-                await queue.put((when, cut))
+                await self._put(sender, queue, when, cut)
                 return
 
     async def _release(self, sender: Sender, queue: asyncio.Queue, data: bytes, events: list, when: float,
@@ -339,7 +386,7 @@ class TapConnection:
         if not drops and not held:  # the usual case: relay as read
             self._released[sender] = self.offsets[sender]
             if data:
-                await queue.put((when, data))
+                await self._put(sender, queue, when, data)
             return
         held += data
         stream = self.decoder.decoder(sender)
@@ -363,43 +410,62 @@ class TapConnection:
                                      NoteKind.DROPPED, event.opcode), t)
             data = b"".join(pieces) + data[pos:]
         if data:
-            await queue.put((when, data))
+            await self._put(sender, queue, when, data)
 
-    async def relay(self, sender: Sender, queue: asyncio.Queue, writer) -> None:
+    async def _put(self, sender: Sender, queue: asyncio.Queue, when: float, item: bytes | _Cut) -> None:
+        self.in_flight[sender] += 1
+        await queue.put((when, item))
+
+    def busy(self) -> bool:
+        """Something is still on its way: a Close or EOF seen but the connection not over, or bytes
+        queued for a direction that is not paused. (Read on the loop thread.)"""
+        if self.closing and not self.done.is_set():
+            return True
+        return any(self.in_flight[s] or self._held[s] for s in ("client", "server") if s not in self.tap.faults.paused)
+
+    async def relay(self, sender: Sender, queue: asyncio.Queue, writer: Any) -> None:
         """Write what ``sender``'s pump queued to the other side, after the faults' delays."""
-        faults = self.tap.faults
-        loop = asyncio.get_running_loop()
         broken = False
         while True:
             when, data = await queue.get()
-            if broken:  # the other side is gone: keep draining so the pump never blocks
-                if data == b"" or isinstance(data, _Cut):
-                    return
-                continue
-            delay = faults.delay(sender)
-            if delay:
-                # Latency, not throttling: each chunk is due `delay` after it was read, in order.
-                due = self._due[sender] = max(when + delay, self._due[sender])
-                if due > loop.time():
-                    await asyncio.sleep(due - loop.time())
-            while sender in faults.paused and not self.dead:
-                await asyncio.sleep(0.01)
-            if self.dead:
-                return
-            if isinstance(data, _Cut):
-                self.kill(data.note, data.kind)
-                return
             try:
-                if data == b"":
-                    if writer.can_write_eof():
-                        writer.write_eof()
-                else:
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, OSError, RuntimeError):
-                broken = True
+                if broken:  # the other side is gone: keep draining so the pump never blocks
+                    if data == b"" or isinstance(data, _Cut):
+                        return
+                    continue
+                done, broken = await self._deliver(sender, when, data, writer)
+                if done:
+                    return
+            finally:
+                self.in_flight[sender] -= 1
+
+    async def _deliver(self, sender: Sender, when: float, data: bytes | _Cut, writer: Any) -> tuple[bool, bool]:
+        """Write one queued item when the faults allow; (relay done, other side broken)."""
+        faults = self.tap.faults
+        loop = asyncio.get_running_loop()
+        delay = faults.delay(sender)
+        if delay:
+            # Latency, not throttling: each chunk is due `delay` after it was read, in order.
+            due = self._due[sender] = max(when + delay, self._due[sender])
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+        while sender in faults.paused and not self.dead:
+            await asyncio.sleep(0.01)
+        if self.dead:
+            return True, False
+        if isinstance(data, _Cut):
+            self.kill(data.note, data.kind)
+            return True, False
+        try:
             if data == b"":
-                return
+                if writer.can_write_eof():
+                    writer.write_eof()
+            else:
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError, RuntimeError):
+            return data == b"", True
+        return data == b"", False
 
     def kill(self, note: str, kind: NoteKind = NoteKind.CUT) -> None:
         """Cut the TCP connection both ways at once: both peers see a reset (RST).
@@ -440,6 +506,7 @@ class Tap:
         self.connections: dict[int, TapConnection] = {}
         self.tasks: set[asyncio.Task] = set()
         self.count = 0
+        self._arrived = asyncio.Event()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         # A deep backlog: a class connecting at once must not wait out SYN retries.
@@ -450,6 +517,8 @@ class Tap:
         self.count += 1
         connection = TapConnection(self, self.count, reader, writer)
         self.connections[self.count] = connection
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()  # wakes wait_for(); later arrivals set the new event
         task = asyncio.current_task()
         self.tasks.add(task)
         try:
@@ -460,6 +529,18 @@ class Tap:
 
     def active(self) -> list[TapConnection]:
         return list(self.connections.values())
+
+    async def wait_for(self, *, client_port: int, timeout: float) -> TapConnection | None:
+        """The connection from ``client_port`` once the tap has accepted it; None after ``timeout`` s."""
+        async def accepted() -> TapConnection:
+            while (found := self.find(client_port=client_port)) is None:
+                await self._arrived.wait()
+            return found
+
+        try:
+            return await asyncio.wait_for(accepted(), timeout)
+        except asyncio.TimeoutError:
+            return None
 
     def find(self, *, client_port: int | None = None, upstream_port: int | None = None) -> TapConnection | None:
         """The open connection whose client (or upstream) TCP port is given, or None."""

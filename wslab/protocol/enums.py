@@ -10,7 +10,14 @@ from __future__ import annotations
 import enum
 
 
-class Sender(enum.StrEnum):
+class StrEnum(enum.StrEnum):
+    """A ``StrEnum`` whose repr is its value's, ``'TEXT'``: records and frames print as they always did."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Sender(StrEnum):
     """Who sent the bytes: the two ends of a connection."""
 
     CLIENT = "client"
@@ -27,7 +34,7 @@ class Sender(enum.StrEnum):
         return f"{self.value} → {self.other.value}"
 
 
-class Opcode(enum.StrEnum):
+class Opcode(StrEnum):
     """RFC 6455 §5.2 / §11.8 opcodes, by name; all 16 values (the reserved ones as ``RESERVED_0xN``).
 
     ``Opcode("text")`` and ``Opcode("CONT")`` work too; :attr:`bits` is the 4-bit value.
@@ -141,7 +148,7 @@ _MEANINGS = {
 }
 
 
-class ConnState(enum.StrEnum):
+class ConnState(StrEnum):
     """RFC 6455 §4 / §7: the states each endpoint goes through."""
 
     CONNECTING = "CONNECTING"
@@ -150,7 +157,7 @@ class ConnState(enum.StrEnum):
     CLOSED = "CLOSED"
 
 
-class RecordKind(enum.StrEnum):
+class RecordKind(StrEnum):
     """What a trace record holds."""
 
     HANDSHAKE = "handshake"
@@ -161,7 +168,7 @@ class RecordKind(enum.StrEnum):
     NOTE = "note"
 
 
-class TcpEvent(enum.StrEnum):
+class TcpEvent(StrEnum):
     """What the tap saw happen to TCP."""
 
     CONNECT = "connect"  #: the client connected
@@ -169,7 +176,7 @@ class TcpEvent(enum.StrEnum):
     RESET = "reset"  #: the connection was reset / aborted
 
 
-class NoteKind(enum.StrEnum):
+class NoteKind(StrEnum):
     """What a note in the trace is about: something the lab did or observed."""
 
     INFO = "info"

@@ -12,11 +12,12 @@ while code that reasons about it (the diagnosis, the plots) matches its
 
 from __future__ import annotations
 
-import enum
 import re
 
+from .enums import StrEnum
 
-class ProblemCode(enum.StrEnum):
+
+class ProblemCode(StrEnum):
     """Every rule the decoder checks, one code each."""
 
     # Frames (RFC 6455 §5, RFC 7692).
@@ -100,8 +101,8 @@ class Problem(str):
         """The sentence, as a plain ``str``."""
         return str.__str__(self)
 
-    def __repr__(self) -> str:
-        return f"Problem({self.code.name}, {self.text!r})"
+    def __repr__(self) -> str:  # as the plain sentence: frames print as they always did
+        return repr(self.text)
 
     def __reduce__(self) -> tuple[object, ...]:
         text = self.text
