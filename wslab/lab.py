@@ -36,6 +36,7 @@ import atexit
 import contextlib
 import functools
 import inspect
+import os
 import random
 import re
 import sys
@@ -130,13 +131,51 @@ class LoopThread:
                           stacklevel=3)
 
 
+#: The id of the notebook cell running now, from IPython's ``pre_run_cell`` event (JupyterLab
+#: and ipykernel >= 6 send one, stable across edits of the cell); None elsewhere.
+_cell_id: str | None = None
+_hooked: set[int] = set()
+
+
+def _on_pre_run_cell(info: Any) -> None:
+    global _cell_id
+    _cell_id = getattr(info, "cell_id", None)
+
+
+def _shell() -> Any:
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+
+
+def _hook(shell: Any) -> None:
+    """Listen to ``pre_run_cell`` once per shell, to learn each cell's id as it starts."""
+    if id(shell) in _hooked:
+        return
+    _hooked.add(id(shell))
+    with contextlib.suppress(Exception):  # an unusual shell: fall back to the stack walk
+        shell.events.register("pre_run_cell", _on_pre_run_cell)
+
+
 def _cell_key() -> tuple | None:
-    """Identify the notebook cell (and its run) that is creating a lab, if any."""
-    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
+    """Identify the notebook cell (and its run) that is creating a lab, if any.
+
+    The cell's id when the front end sends one (JupyterLab does), so editing
+    and re-running a cell still finds the labs its previous run made; else, for
+    terminal IPython, where the cell's code came from. Then the execution count.
+    """
+    shell = _shell()
     if shell is None:
         return None
+    _hook(shell)
+    cell = _cell_id
+    if cell is None:  # the cell that imported wslab ran before the hook: ask the kernel's message
+        with contextlib.suppress(Exception):
+            cell = shell.get_parent().get("metadata", {}).get("cellId")
+    if cell is not None:
+        return ("cell", cell), shell.execution_count
     frame = inspect.currentframe()
-    while frame is not None and frame.f_code.co_filename.startswith(__file__.rsplit("/", 1)[0]):
+    here = os.path.dirname(__file__)
+    while frame is not None and frame.f_code.co_filename.startswith(here):
         frame = frame.f_back
     if frame is None or "ipykernel" not in frame.f_code.co_filename and "<ipython" not in frame.f_code.co_filename:
         return None
@@ -144,6 +183,10 @@ def _cell_key() -> tuple | None:
     # the execution count (<ipython-input-N-hash>), which we drop.
     filename = re.sub(r"^<ipython-input-\d+-", "<ipython-input-", frame.f_code.co_filename)
     return (filename, frame.f_lineno), shell.execution_count
+
+
+if (_ipython_shell := _shell()) is not None:  # imported in a cell: every later cell reports its id
+    _hook(_ipython_shell)
 
 
 def require_version_13(connection: Any, request: Any) -> Any:
@@ -259,6 +302,7 @@ class Lab:
         self.server_port: int | None = None
         self.port: int | None = None
         self.cell: tuple | None = None
+        self._cell_hint: tuple | None = None
         self.listen = (host, port)
         self.page = page
         self.redact = redact
@@ -286,7 +330,7 @@ class Lab:
     def _stop_previous_run_of_this_cell(self) -> None:
         # Re-running a notebook cell that makes a lab stops the lab its previous
         # run made, so labs don't pile up; labs made in a loop in one run survive.
-        self.cell = _cell_key()
+        self.cell, self._cell_hint = self._cell_hint or _cell_key(), None
         if self.cell is None:
             return
         for lab in list(_running):
@@ -423,6 +467,7 @@ class Lab:
         self.stop()
 
     async def __aenter__(self) -> Lab:
+        self._cell_hint = _cell_key()  # here, on the cell's thread: the worker thread has no cell frames
         await asyncio.to_thread(self.start)
         return self
 
