@@ -5,6 +5,8 @@ inside the Jupyter kernel; ``lab.trace`` is every byte that crossed the wire,
 decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
 """
 
+import importlib.metadata
+
 from .decode import accept_key, build_frame, check_accept, close_payload, decode
 from .lab import Lab
 from .nested import allow_nested_asyncio
@@ -15,4 +17,7 @@ __all__ = [
     "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",
     "close_payload", "decode", "load",
 ]
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml
+    __version__ = importlib.metadata.version("wslab")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+    __version__ = "0+unknown"

@@ -1,0 +1,33 @@
+"""The package ships what it says: one version, a licence, type information, its data files."""
+
+import importlib.metadata
+import tomllib
+from importlib.resources import files
+from pathlib import Path
+
+import wslab
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_version_is_written_once():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f'"{version}"' not in (ROOT / "wslab" / "__init__.py").read_text()
+    assert wslab.__version__ == importlib.metadata.version("wslab")
+
+
+def test_license_and_build_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT" and project["project"]["license-files"] == ["LICENSE"]
+    assert "setuptools>=77" in project["build-system"]["requires"]  # PEP 639 license strings
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_typed_and_data_files_are_in_the_package():
+    assert files("wslab").joinpath("py.typed").is_file()
+    assert files("wslab").joinpath("static/chat.html").is_file()
+
+
+def test_install_tools_never_aborts_make_test():
+    script = (ROOT / "scripts" / "install-tools").read_text()
+    assert "exit 1" not in script
