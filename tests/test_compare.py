@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
+from timeouts import eventually  # noqa: E402
 from wslab import decode  # noqa: E402
 from wslab.compare import (  # noqa: E402
     METHODS, Comparison, Feed, HttpClient, MethodResult, Relay, UpdateServer, parse_request, plot_comparison,
@@ -231,8 +232,8 @@ def test_arguments_are_checked_and_no_thread_is_left_behind():
     with pytest.raises(ValueError, match="unknown method"):
         run_comparison(methods=["smoke signals"])
     run_comparison(updates=3, interval=0.01, methods=["long polling"])
-    time.sleep(0.1)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("wslab")]
+    eventually(lambda: not [t.name for t in threading.enumerate() if t.name.startswith("wslab")],
+               what="the comparison's threads ending")
 
 
 # -- the picture -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from timeouts import scaled
 from wslab import Lab, load
 from wslab.redact import HeadRedactor, mark
 
@@ -119,7 +120,7 @@ def lab_with_secrets(**options):
         with lab.connect_sync(f"/chat?room=42&token={SECRETS['token']}&_xsrf={SECRETS['xsrf_q']}",
                               additional_headers=headers) as ws:
             ws.send("Hello Server")
-            assert ws.recv(timeout=5) == "Hello Client"
+            assert ws.recv(timeout=scaled(5)) == "Hello Client"
         lab.settle()
     finally:
         lab.stop()

@@ -109,7 +109,7 @@ def test_wire_decoder_never_raises_on_any_interleaving(pieces, opened):
 @given(chunks=st.lists(garbage, min_size=1, max_size=6), handshake=st.booleans(),
        ending=st.sampled_from(["close", "reset", "eof"]))
 def test_fuzz_through_the_tap(lab, chunks, handshake, ending):
-    with RawClient(lab, timeout=1) as raw:
+    with RawClient(lab, timeout=scaled(1)) as raw:
         if handshake:
             assert raw.handshake().status == 101
         for chunk in chunks:
@@ -138,12 +138,12 @@ def test_garbage_while_normal_clients_keep_working(lab):
         rng = random.Random(seed)
         for _ in range(25):
             try:
-                with RawClient(lab, timeout=1) as raw:
+                with RawClient(lab, timeout=scaled(1)) as raw:
                     if rng.random() < 0.5:
                         raw.handshake()
                     raw.send(rng.randbytes(rng.randrange(1, 300)))
                     if rng.random() < 0.3:
-                        raw.recv(timeout=0.05)
+                        raw.recv(timeout=scaled(0.05))
                     raw.close(reset=rng.random() < 0.5)
             except (OSError, TimeoutError):
                 pass  # the lab may hang up on garbage: that is its right
@@ -153,7 +153,7 @@ def test_garbage_while_normal_clients_keep_working(lab):
             for _ in range(20):
                 with lab.connect_sync() as ws:
                     ws.send("Hello Server")
-                    replies.append(ws.recv(timeout=2))
+                    replies.append(ws.recv(timeout=scaled(2)))
         except BaseException as exc:  # pragma: no cover - reported below
             failures.append(exc)
 
@@ -199,7 +199,7 @@ def test_stop_returns_whatever_the_clients_do():
         client.close()
     assert not stopper.is_alive(), "lab.stop() hung on an awkward client"
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1)
+        socket.create_connection(("127.0.0.1", port), timeout=scaled(1))
     assert settled(threading.active_count, before) <= before
     ended = lab.trace.diagnose()
     print(f"\nstop took {took:.2f} s\n{ended}")

@@ -16,3 +16,15 @@ TIMEOUT = 5.0 * FACTOR
 def scaled(seconds: float) -> float:
     """``seconds`` times the factor."""
     return seconds * FACTOR
+
+
+def eventually(predicate, timeout: float = TIMEOUT, what: str = "the condition") -> None:
+    """Wait until ``predicate()`` is true (checked every 10 ms: for counts that have no event to wait on,
+    such as threads ending); AssertionError after ``timeout`` seconds (already scaled)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.01)
