@@ -1,4 +1,4 @@
-"""wslab.compare: the HTTP server and client, the relay, the measurement and its picture.
+"""wslab.compare.run: the HTTP server and client, the relay, the measurement and its picture.
 
 The measurement tests assert invariants that hold on any machine, however
 loaded: counts, exact byte counts, orderings that differ by an order of
@@ -22,7 +22,7 @@ from matplotlib.axes import Axes  # noqa: E402
 
 from timeouts import eventually  # noqa: E402
 from wslab import decode  # noqa: E402
-from wslab.compare import (  # noqa: E402
+from wslab.compare.run import (  # noqa: E402
     METHODS, Comparison, Feed, HttpClient, MethodResult, Relay, UpdateServer, parse_request, plot_comparison,
     response_bytes, run_comparison, update_text,
 )

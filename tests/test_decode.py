@@ -1,4 +1,4 @@
-"""Tests for wslab.decode: the sans-I/O RFC 6455 wire decoder.
+"""Tests for wslab.protocol.decoder: the sans-I/O RFC 6455 wire decoder.
 
 Sources of truth: the RFC 6455 §1.3 and §5.7 examples, and python-websockets'
 own serializer and permessage-deflate extension as oracles.
@@ -25,7 +25,7 @@ from websockets.frames import Opcode
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from wslab.decode import (
+from wslab.protocol.decoder import (
     CLOSE_CODES,
     GUID,
     OPCODES,

@@ -15,7 +15,7 @@ from helpers import serves
 from timeouts import TIMEOUT, scaled
 from wslab import Lab, build_frame, close_payload, load
 from wslab.handlers import reply_to
-from wslab.raw import SAMPLE_KEY
+from wslab._runtime.raw import SAMPLE_KEY
 
 OPEN_TIMEOUT = scaled(0.4)
 CLOSE_TIMEOUT = scaled(0.3)

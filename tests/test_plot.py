@@ -1,4 +1,4 @@
-"""Tests for wslab.plot: the timeline sequence diagram and the frame-size chart."""
+"""Tests for wslab.plot.timeline: the timeline sequence diagram and the frame-size chart."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Annotation, Text  # noqa: E402
 
 from wslab import plot  # noqa: E402
-from wslab.decode import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept  # noqa: E402
-from wslab.trace import Note, Record, State, Tcp  # noqa: E402
+from wslab.protocol.decoder import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept  # noqa: E402
+from wslab.capture.trace import Note, Record, State, Tcp  # noqa: E402
 
 OPCODE_VALUES = {name: value for value, name in OPCODES.items()}
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -511,7 +511,7 @@ def test_row_labels_sit_on_their_rows_at_the_right():
 
 
 def test_row_labels_reach_trace_plot():
-    from wslab.trace import Trace
+    from wslab.capture.trace import Trace
 
     ax = Trace(lifecycle()).plot(labels=STEPS, title="steps")
     assert len(texts(ax, "row-label")) == 8

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from timeouts import scaled
 from wslab import Lab, load
-from wslab.redact import HeadRedactor, mark
+from wslab.capture.redact import HeadRedactor, mark
 
 SECRETS = {
     "cookie_hub": "HUBc00kieV4lue",

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from helpers import serves
 from timeouts import scaled
 from wslab import Lab, build_frame
-from wslab.decode import DecodeError, Frame, Handshake, WireDecoder
-from wslab.raw import SAMPLE_KEY, RawClient
+from wslab.protocol.decoder import DecodeError, Frame, Handshake, WireDecoder
+from wslab._runtime.raw import SAMPLE_KEY, RawClient
 
 REQUEST = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: " + SAMPLE_KEY.encode() + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")

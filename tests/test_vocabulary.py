@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from wslab import Lab, Trace, build_frame, close_payload, load
-from wslab.decode import decode
+from wslab.protocol.decoder import decode
 from wslab.diagnose import diagnose
 from wslab.protocol.enums import CloseCode, ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
 from wslab.protocol.problems import Problem, ProblemCode
-from wslab.trace import Note, Record, from_json
+from wslab.capture.trace import Note, Record, from_json
 
 DATA = Path(__file__).parent / "data"
 MASK = b"\x01\x02\x03\x04"

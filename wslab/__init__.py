@@ -7,11 +7,11 @@ decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
 
 import importlib.metadata
 
-from .decode import accept_key, build_frame, check_accept, close_payload, decode
+from .protocol.decoder import accept_key, build_frame, check_accept, close_payload, decode
 from .lab import Lab
 from .nested import allow_nested_asyncio
-from .raw import RawClient
-from .trace import Record, Trace, load
+from ._runtime.raw import RawClient
+from .capture.trace import Record, Trace, load
 
 __all__ = [
     "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",

@@ -21,12 +21,12 @@ import html
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from .decode import DecodeError, Frame, close_code_name
-from .notes import HANDLER_RAISED
+from .protocol.decoder import DecodeError, Frame, close_code_name
+from .capture.notes import HANDLER_RAISED
 from .protocol.enums import NoteKind, Opcode
 from .protocol.problems import Problem
 from .protocol.problems import ProblemCode as P
-from .trace import Chunk, Record, Trace
+from .capture.trace import Chunk, Record, Trace
 
 Severity = Literal["info", "warning", "error"]
 OTHER = {"client": "server", "server": "client"}

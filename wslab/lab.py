@@ -57,16 +57,16 @@ import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
 from . import handlers
-from .decode import opcode_name, opcode_value
-from .notes import DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING
+from .protocol.decoder import opcode_name, opcode_value
+from .capture.notes import DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING
 from .protocol.enums import NoteKind, Sender
-from .seeding import seeded_connection
-from .tap import ARROW, BACKLOG, Faults, Recorder, Tap, TapConnection
-from .trace import Note, Record, Trace
+from ._runtime.seeding import seeded_connection
+from ._runtime.tap import ARROW, BACKLOG, Faults, Recorder, Tap, TapConnection
+from .capture.trace import Note, Record, Trace
 
 if TYPE_CHECKING:
     from .diagnose import Findings
-    from .raw import RawClient
+    from ._runtime.raw import RawClient
 
 T = TypeVar("T")
 
@@ -530,7 +530,7 @@ class Lab:
         See :class:`~wslab.raw.RawClient`: ``raw.handshake()``, ``raw.send_frame(...)``,
         ``raw.read_close()`` ... Every read waits at most ``timeout`` seconds.
         """
-        from .raw import RawClient
+        from ._runtime.raw import RawClient
 
         return RawClient(self, timeout=timeout)
 

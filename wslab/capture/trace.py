@@ -23,15 +23,15 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from .decode import AcceptCheck, DecodeError, Field, Frame, Handshake, close_code_name
+from ..protocol.decoder import AcceptCheck, DecodeError, Field, Frame, Handshake, close_code_name
 from .notes import legacy_kind
-from .protocol.enums import ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
-from .protocol.problems import Problem
+from ..protocol.enums import ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
+from ..protocol.problems import Problem
 
 if TYPE_CHECKING:  # only for annotations: importing them here would load matplotlib with every trace
     from matplotlib.axes import Axes
 
-    from .diagnose import Findings
+    from ..diagnose import Findings
 
 #: RFC 6455 §4 / §7: the states each endpoint goes through.
 STATES = tuple(ConnState)
@@ -351,13 +351,13 @@ class Trace(Sequence[Record]):
     # -- other views --------------------------------------------------------
     def diagnose(self) -> Findings:
         """How each connection ended and what went wrong, in plain words (see :func:`wslab.diagnose.diagnose`)."""
-        from .diagnose import diagnose
+        from ..diagnose import diagnose
 
         return diagnose(self)
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`)."""
-        from .plot import timeline
+        from ..plot.timeline import timeline
 
         return timeline(self.records, ax=ax, **kwargs)
 

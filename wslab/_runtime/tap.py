@@ -28,12 +28,12 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .decode import DecodeError, Frame, Handshake, WireDecoder
-from .notes import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, REDACTED, SERVER_STOPPING
-from .protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
-from .protocol.problems import Problem, ProblemCode
-from .redact import HeadRedactor, mark_handshake
-from .trace import Chunk, Note, Record, State, Tcp
+from ..protocol.decoder import DecodeError, Frame, Handshake, WireDecoder
+from ..capture.notes import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, REDACTED, SERVER_STOPPING
+from ..protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
+from ..protocol.problems import Problem, ProblemCode
+from ..capture.redact import HeadRedactor, mark_handshake
+from ..capture.trace import Chunk, Note, Record, State, Tcp
 
 OTHER: dict[str, Sender] = {"client": Sender.SERVER, "server": Sender.CLIENT}
 ARROW = {"client": "client → server", "server": "server → client"}

@@ -55,9 +55,9 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from .protocol.enums import CloseCode, Opcode, Sender
-from .protocol.problems import Problem
-from .protocol.problems import ProblemCode as P
+from .enums import CloseCode, Opcode, Sender
+from .problems import Problem
+from .problems import ProblemCode as P
 
 #: RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

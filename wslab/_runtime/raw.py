@@ -23,10 +23,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .decode import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
+from ..protocol.decoder import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
 
 if TYPE_CHECKING:
-    from .lab import Lab
+    from ..lab import Lab
 
 #: RFC 6455 §1.3's sample nonce; its Sec-WebSocket-Accept is ``s3pPLMBiTxaQ9kYGzzhZRbK+xOo=``.
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="

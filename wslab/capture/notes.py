@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .protocol.enums import NoteKind, Opcode
+from ..protocol.enums import NoteKind, Opcode
 
 #: Notes about faults the lab injected start with this.
 FAULT = "fault: "

@@ -38,8 +38,8 @@ from urllib.parse import parse_qs, urlsplit
 import websockets.asyncio.client
 from websockets.http11 import USER_AGENT
 
-from .lab import Lab, LoopThread
-from .tap import Recorder, Tap
+from ..lab import Lab, LoopThread
+from .._runtime.tap import Recorder, Tap
 
 __all__ = [
     "METHODS", "Comparison", "Feed", "HttpClient", "MethodResult", "Relay", "UpdateServer",
