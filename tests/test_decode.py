@@ -25,7 +25,7 @@ from websockets.frames import Opcode
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from wslab.protocol.decoder import (
+from wslab.protocol import (
     CLOSE_CODES,
     GUID,
     OPCODES,
@@ -41,7 +41,7 @@ from wslab.protocol.decoder import (
     build_frame,
     check_accept,
     close_payload,
-    decode,
+    decode_bytes as decode,
     deflate_params,
 )
 

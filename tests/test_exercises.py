@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from wslab import exercises as ex
-from wslab.protocol.decoder import GUID, build_frame
+from wslab.protocol import GUID, build_frame
 
 
 def unwritten(*args):

@@ -14,7 +14,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Annotation, Text  # noqa: E402
 
 from wslab import plot  # noqa: E402
-from wslab.protocol.decoder import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept  # noqa: E402
+from wslab.protocol import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept  # noqa: E402
 from wslab.capture.trace import Note, Record, State, Tcp  # noqa: E402
 
 OPCODE_VALUES = {name: value for value, name in OPCODES.items()}

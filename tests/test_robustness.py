@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from helpers import serves
 from timeouts import scaled
 from wslab import Lab, build_frame
-from wslab.protocol.decoder import DecodeError, Frame, Handshake, WireDecoder
+from wslab.protocol import DecodeError, Frame, Handshake, WireDecoder
 from wslab._runtime.raw import SAMPLE_KEY, RawClient
 
 REQUEST = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wslab import Lab, Trace, build_frame, close_payload, load
-from wslab.protocol.decoder import decode
+from wslab.protocol import decode_bytes as decode
 from wslab.diagnose import diagnose
 from wslab.protocol.enums import CloseCode, ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
 from wslab.protocol.problems import Problem, ProblemCode

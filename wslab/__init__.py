@@ -7,7 +7,8 @@ decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
 
 import importlib.metadata
 
-from .protocol.decoder import accept_key, build_frame, check_accept, close_payload, decode
+from . import decode
+from .protocol import accept_key, build_frame, check_accept, close_payload, decode_bytes
 from .lab import Lab
 from .nested import allow_nested_asyncio
 from ._runtime.raw import RawClient
@@ -15,7 +16,7 @@ from .capture.trace import Record, Trace, load
 
 __all__ = [
     "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",
-    "close_payload", "decode", "load",
+    "close_payload", "decode", "decode_bytes", "load",
 ]
 try:  # the version is written once, in pyproject.toml
     __version__ = importlib.metadata.version("wslab")

@@ -21,7 +21,7 @@ import html
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from .protocol.decoder import DecodeError, Frame, close_code_name
+from .protocol import DecodeError, Frame, close_code_name
 from .capture.notes import HANDLER_RAISED
 from .protocol.enums import NoteKind, Opcode
 from .protocol.problems import Problem

@@ -57,12 +57,13 @@ import websockets.sync.server
 from websockets.exceptions import ConnectionClosed
 
 from . import handlers
-from .protocol.decoder import opcode_name, opcode_value
+from .protocol import opcode_name, opcode_value
 from .capture.notes import DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING
 from .protocol.enums import NoteKind, Sender
 from ._runtime.seeding import seeded_connection
 from ._runtime.tap import ARROW, BACKLOG, Faults, Recorder, Tap, TapConnection
-from .capture.trace import Note, Record, Trace
+from .capture.records import Note, Record
+from .capture.trace import Trace
 
 if TYPE_CHECKING:
     from .diagnose import Findings

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.decoder import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
+from ..protocol import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
 
 if TYPE_CHECKING:
     from ..lab import Lab

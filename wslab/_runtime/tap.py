@@ -28,12 +28,13 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..protocol.decoder import DecodeError, Frame, Handshake, WireDecoder
-from ..capture.notes import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, REDACTED, SERVER_STOPPING
-from ..protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
+from ..protocol import DecodeError, Frame, Handshake, WireDecoder
+from ..capture.notes import FAULT, LAB_STOPPED, REDACTED
+from ..protocol.enums import ConnState, NoteKind, Sender, TcpEvent
 from ..protocol.problems import Problem, ProblemCode
 from ..capture.redact import HeadRedactor, mark_handshake
-from ..capture.trace import Chunk, Note, Record, State, Tcp
+from ..capture.records import Chunk, Note, Record, Tcp
+from ..protocol.states import StateTracker
 
 OTHER: dict[str, Sender] = {"client": Sender.SERVER, "server": Sender.CLIENT}
 ARROW = {"client": "client → server", "server": "server → client"}
@@ -45,8 +46,7 @@ BACKLOG = 1024
 #: reading from that sender (TCP flow control then slows the sender down).
 QUEUE_CHUNKS = 64
 
-__all__ = ["ARROW", "BACKLOG", "DISCONNECT", "FAULT", "HANDLER_RAISED", "LAB_STOPPED", "OTHER", "QUEUE_CHUNKS",
-           "READ_SIZE", "REDACTED", "SERVER_STOPPING", "Faults", "Recorder", "StateTracker", "Tap", "TapConnection"]
+__all__ = ["ARROW", "BACKLOG", "OTHER", "QUEUE_CHUNKS", "READ_SIZE", "Faults", "Recorder", "Tap", "TapConnection"]
 
 
 @dataclasses.dataclass
@@ -161,43 +161,6 @@ class Recorder:
     def __len__(self) -> int:
         with self.changed:
             return len(self.records)
-
-
-class StateTracker:
-    """Each endpoint's state (RFC 6455 §4.1, §7), as seen on the wire.
-
-    Sans-I/O: fed with decoded events and TCP events, returns State changes.
-    An endpoint is OPEN once the ``101`` has crossed the wire, CLOSING once a
-    Close frame has been sent or received by it, and CLOSED when the TCP
-    connection is gone (§7.1.4).
-    """
-
-    def __init__(self) -> None:
-        self.state: dict[Sender, ConnState | None] = {Sender.CLIENT: None, Sender.SERVER: None}
-
-    def _set(self, side: Sender, state: ConnState, cause: str) -> list[State]:
-        if self.state[side] in (state, ConnState.CLOSED):
-            return []
-        self.state[side] = state
-        return [State(side, state, cause)]
-
-    def connected(self) -> list[State]:
-        return (self._set(Sender.CLIENT, ConnState.CONNECTING, "TCP connected")
-                + self._set(Sender.SERVER, ConnState.CONNECTING, "TCP connected"))
-
-    def event(self, event: Any) -> list[State]:
-        out: list[State] = []
-        if isinstance(event, Handshake) and event.sender == "server" and event.status == 101:
-            out += self._set(Sender.SERVER, ConnState.OPEN, "sent 101")
-            out += self._set(Sender.CLIENT, ConnState.OPEN, "received 101")
-        elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
-            out += self._set(Sender(event.sender), ConnState.CLOSING, "sent Close")
-            out += self._set(OTHER[event.sender], ConnState.CLOSING, "received Close")
-        return out
-
-    def closed(self, cause: str) -> list[State]:
-        return (self._set(Sender.SERVER, ConnState.CLOSED, cause)
-                + self._set(Sender.CLIENT, ConnState.CLOSED, cause))
 
 
 class _Cut:

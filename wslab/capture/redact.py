@@ -27,7 +27,7 @@ import dataclasses
 import re
 from typing import Literal
 
-from ..protocol.decoder import Handshake
+from ..protocol import Handshake
 
 #: Headers whose value is credentials, and how much of it is hidden.
 SENSITIVE_HEADERS: dict[str, Literal["cookie", "set-cookie", "credentials", "all"]] = {

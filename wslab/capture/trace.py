@@ -15,181 +15,25 @@ are drawn by :mod:`wslab.plot`; nothing here changes a trace after it is made.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import html
-import json
 import os
-import typing
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from ..protocol.decoder import AcceptCheck, DecodeError, Field, Frame, Handshake, close_code_name
-from .notes import legacy_kind
-from ..protocol.enums import ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
-from ..protocol.problems import Problem
+from ..protocol import render
+from ..protocol.enums import Opcode, RecordKind, Sender
+from . import export
+from .export import from_json, load, plain
+from .records import ARROWS, KINDS, STATES, TCP_NAMES, Chunk, Event, Note, Record, State, Tcp, describe
+
+#: A payload's short preview, as the table shows it.
+preview = render.preview
 
 if TYPE_CHECKING:  # only for annotations: importing them here would load matplotlib with every trace
     from matplotlib.axes import Axes
 
     from ..diagnose import Findings
 
-#: RFC 6455 §4 / §7: the states each endpoint goes through.
-STATES = tuple(ConnState)
-
-
-@dataclasses.dataclass(frozen=True)
-class Tcp:
-    """A TCP event seen by the tap.
-
-    ``what`` is ``"connect"`` (client connected), ``"eof"`` (``sender`` half-closed:
-    sent FIN) or ``"reset"`` (connection reset / aborted by ``sender``). ``note``
-    says why, when the tap knows (e.g. an injected fault).
-    """
-
-    sender: Sender
-    what: TcpEvent
-    note: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class State:
-    """``sender`` (the endpoint) entered ``state`` because of ``cause``."""
-
-    sender: Sender
-    state: ConnState
-    cause: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Note:
-    """Something the lab itself did or observed (e.g. a fault it injected).
-
-    ``kind`` says what, for code (the diagnosis); ``text`` says it for people.
-    ``opcode`` is the frame's opcode for a :attr:`NoteKind.DROPPED` note.
-    """
-
-    sender: Sender
-    text: str
-    kind: NoteKind = NoteKind.INFO
-    opcode: Opcode | None = None
-
-
-Event = Handshake | Frame | DecodeError | Tcp | State | Note
-E = TypeVar("E", Handshake, Frame, DecodeError, Tcp, State, Note, covariant=True)
-
-KINDS: dict[type, RecordKind] = {
-    Handshake: RecordKind.HANDSHAKE,
-    Frame: RecordKind.FRAME,
-    DecodeError: RecordKind.ERROR,
-    Tcp: RecordKind.TCP,
-    State: RecordKind.STATE,
-    Note: RecordKind.NOTE,
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Record(Generic[E]):
-    """One event at time ``t`` on connection ``conn``.
-
-    Attributes of the event (``sender``, ``opcode``, ``payload`` ...) can be read
-    on the record directly, and ``dir(record)`` (Jupyter's completion) lists
-    them; typed code reads them on :attr:`event`.
-    """
-
-    t: float
-    conn: int
-    event: E
-
-    @property
-    def kind(self) -> RecordKind:
-        """``"handshake"``, ``"frame"``, ``"error"``, ``"tcp"``, ``"state"`` or ``"note"``."""
-        return KINDS[type(self.event)]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "event":
-            raise AttributeError(name)
-        try:
-            return getattr(self.event, name)
-        except AttributeError:
-            raise AttributeError(f"a {self.kind} record has no attribute {name!r}") from None
-
-    def __dir__(self) -> list[str]:
-        own = set(super().__dir__())
-        return sorted(own | {f.name for f in dataclasses.fields(self.event)}
-                      | {name for name in dir(type(self.event)) if not name.startswith("_")})
-
-    def __repr__(self) -> str:
-        # Short and stable to the millisecond: the full float and every field are one attribute away.
-        return f"<Record t={self.t * 1000:.3f} ms conn={self.conn} {self.kind} {self.sender}: {describe(self)}>"
-
-
-@dataclasses.dataclass(frozen=True)
-class Chunk:
-    """Bytes the tap read in one go from ``sender`` at ``t``, at stream ``offset``."""
-
-    t: float
-    conn: int
-    sender: Sender
-    offset: int
-    data: bytes
-
-
-def preview(data: bytes | str | None, limit: int = 24) -> str:
-    """A short, printable preview of a payload."""
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data[:limit // 2].hex(" ")
-            return text + (" …" if len(data) > limit // 2 else "")
-    text = repr(data[:limit])
-    return text[:-1] + "…'" if len(data) > limit else text
-
-
-def describe(record: Record) -> str:
-    """One line saying what a record is, for tables, logs and diagrams."""
-    e = record.event
-    if isinstance(e, Frame):
-        parts = [e.opcode]
-        if not e.fin:
-            parts.append("fin=0")
-        if e.opcode == "CLOSE":
-            if e.close_code is not None:
-                parts.append(f"{e.close_code} ({close_code_name(e.close_code)})")
-                if e.close_reason:
-                    parts.append(repr(e.close_reason))
-            else:
-                parts.append("(no status)")
-        elif e.payload:
-            parts.append(preview(e.text if e.text is not None else e.payload))
-        flags = [f"{e.length} B"] + (["masked"] if e.masked else []) + (["deflate"] if e.compressed else [])
-        text = " ".join(parts) + f"  [{', '.join(flags)}]"
-        if e.problems:
-            text += "  ⚠ " + "; ".join(e.problems)
-        return text
-    if isinstance(e, Handshake):
-        text = e.start_line
-        if e.accept is not None:
-            text += "  (accept ✓)" if e.accept.ok else "  (accept ✗)"
-        if e.problems:
-            text += "  ⚠ " + "; ".join(e.problems)
-        return text
-    if isinstance(e, DecodeError):
-        return f"decode error at byte {e.offset}: {e.reason}"
-    if isinstance(e, Tcp):
-        return TCP_NAMES[e.what] + (f" — {e.note}" if e.note else "")
-    if isinstance(e, State):
-        return f"{e.sender} → {e.state}" + (f" ({e.cause})" if e.cause else "")
-    if isinstance(e, Note):
-        return e.text
-    return repr(e)
-
-
-ARROWS = {"client": "C → S", "server": "C ← S"}
-#: How each TCP event reads in a table.
-TCP_NAMES = {TcpEvent.CONNECT: "TCP connect", TcpEvent.EOF: "TCP FIN (half-close)", TcpEvent.RESET: "TCP reset"}
 
 
 class Trace(Sequence[Record]):
@@ -328,25 +172,22 @@ class Trace(Sequence[Record]):
         out = []
         for r in self.records:
             row = {"t": r.t, "conn": r.conn, "kind": r.kind}
-            for f in dataclasses.fields(r.event):
+            for f in dataclasses.fields(r.event):  # type: ignore[arg-type]
                 value = getattr(r.event, f.name)
                 if f.name in ("fields", "accept", "headers"):
-                    value = _plain(value)
+                    value = plain(value)
                 row[f.name] = value.hex() if isinstance(value, bytes) else value
             out.append(row)
         return out
 
     # -- saving -------------------------------------------------------------
-    def to_json(self) -> dict:
-        """The whole trace as plain JSON data (see :func:`from_json`)."""
-        return {"wslab_trace": VERSION, "started": self.started,
-                "records": [{"t": r.t, "conn": r.conn, "event": _plain(r.event)} for r in self.records],
-                "chunks": [_plain(c) for c in self.chunks]}
+    def to_json(self) -> dict[str, Any]:
+        """The whole trace as plain JSON data (see :func:`~wslab.capture.export.from_json`)."""
+        return export.to_json(self)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the trace to a JSON file; :func:`load` reads it back."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, ensure_ascii=False)
+        export.save(self, path)
 
     # -- other views --------------------------------------------------------
     def diagnose(self) -> Findings:
@@ -385,86 +226,7 @@ def _valid(enum: type, value: str | None, what: str) -> Any:
         raise ValueError(f"unknown {what} {value!r}; {what}s: {valid}") from None
 
 
-#: The version of the JSON format written by :meth:`Trace.to_json`. Version 2 gives
-#: problems their code and rule, and notes their kind; version-1 files still load.
-VERSION = 2
-
-TYPES = {cls.__name__: cls for cls in (Handshake, Frame, DecodeError, AcceptCheck, Field, Tcp, State, Note, Chunk)}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Problem):
-        return {"type": "Problem", "code": value.code.value, "rule": value.rule, "text": value.text}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"type": type(value).__name__, **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    if isinstance(value, bytes):
-        return {"hex": value.hex()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)  # an enum's value
-    return value
-
-
-@functools.cache
-def _enum_fields(cls: type) -> dict[str, type]:
-    """The fields of dataclass ``cls`` typed with one of our enums (``X`` or ``X | None``)."""
-    out = {}
-    for name, hint in typing.get_type_hints(cls).items():
-        for arg in typing.get_args(hint) or (hint,):
-            if isinstance(arg, type) and issubclass(arg, (Sender, Opcode, ConnState, TcpEvent, NoteKind)):
-                out[name] = arg
-    return out
-
-
-def _unplain(value: Any, legacy: bool = False) -> Any:
-    if isinstance(value, dict):
-        if "hex" in value and len(value) == 1:
-            return bytes.fromhex(value["hex"])
-        if value.get("type") == "Problem":
-            text = value["text"]
-            if value["rule"] and text.endswith(f" ({value['rule']})"):
-                text = text[: -len(value["rule"]) - 3]
-            return Problem(value["code"], text, value["rule"])
-        cls = TYPES[value["type"]]
-        fields = {k: _unplain(v, legacy) for k, v in value.items() if k != "type"}
-        for name, enum in _enum_fields(cls).items():
-            if fields.get(name) is not None:
-                fields[name] = enum(fields[name])
-        if legacy:
-            fields = _upgrade_v1(cls, fields)
-        return cls(**fields)
-    if isinstance(value, list):
-        return tuple(_unplain(v, legacy) for v in value)
-    return value
-
-
-def _upgrade_v1(cls: type, fields: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 had problems and notes as bare text: recognise their codes and kinds."""
-    if cls in (Frame, Handshake):
-        fields["problems"] = tuple(Problem.from_text(p) for p in fields.get("problems", ()))
-    elif cls is DecodeError:
-        fields["reason"] = Problem.from_text(fields["reason"])
-    elif cls is Note:
-        fields["kind"], fields["opcode"] = legacy_kind(fields["text"])
-    return fields
-
-
-def from_json(data: dict) -> Trace:
-    """Rebuild a trace from :meth:`Trace.to_json` data (version 1 or 2)."""
-    version = data.get("wslab_trace") if isinstance(data, dict) else None
-    if version not in (1, VERSION):
-        raise ValueError(f"not a wslab trace (missing 'wslab_trace': {VERSION})")
-    legacy = version == 1
-    return Trace([Record(r["t"], r["conn"], _unplain(r["event"], legacy)) for r in data["records"]],
-                 [_unplain(c, legacy) for c in data["chunks"]], started=data.get("started"))
-
-
-def load(path: str | os.PathLike) -> Trace:
-    """Load a trace saved with :meth:`Trace.save`."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{os.fspath(path)!r} is not a wslab trace: not JSON ({exc})") from None
-    return from_json(data)
+__all__ = ["ARROWS", "KINDS", "STATES", "TCP_NAMES", "Chunk", "Event", "Note", "Record", "State", "Tcp", "Trace",
+           "describe", "from_json", "load", "preview"]

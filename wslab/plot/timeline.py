@@ -26,8 +26,8 @@ from matplotlib.textpath import text_to_path
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import ScaledTranslation, Transform
 
-from ..protocol.decoder import DecodeError, Frame, Handshake, close_code_name
-from ..capture.trace import STATES, Note, Record, State, Tcp
+from ..protocol import DecodeError, Frame, Handshake, close_code_name
+from ..capture.records import STATES, Note, Record, State, Tcp
 
 __all__ = ["timeline", "sizes", "COLORS", "STATE_COLORS", "FALLBACK_FONTS"]
 

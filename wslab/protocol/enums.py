@@ -205,4 +205,28 @@ _FAULTS = frozenset({NoteKind.LATENCY, NoteKind.PAUSE, NoteKind.RESUME, NoteKind
                      NoteKind.FAULTS_CLEARED, NoteKind.CUT, NoteKind.CUT_SCHEDULED})
 
 
-__all__ = ["CloseCode", "ConnState", "NoteKind", "Opcode", "RecordKind", "Sender", "TcpEvent"]
+#: RFC 6455 §11.8 opcode names, by value (the defined ones; see :class:`Opcode` for all 16).
+OPCODES: dict[int, Opcode] = {op.bits: op for op in Opcode if not op.is_reserved}
+
+#: RFC 6455 §7.4.1 close codes and their names.
+CLOSE_CODES: dict[int, str] = {int(code): code.meaning for code in CloseCode}
+
+
+def opcode_name(value: int) -> Opcode:
+    """``Opcode.TEXT`` for 0x1 ...; ``Opcode.RESERVED_0x3`` for reserved values (RFC 6455 §5.2)."""
+    return Opcode.from_bits(value)
+
+
+def close_code_name(code: int) -> str:
+    """A close code's meaning (RFC 6455 §7.4), e.g. ``"normal closure"``."""
+    if code in CLOSE_CODES:
+        return CLOSE_CODES[code]
+    if 3000 <= code <= 3999:
+        return "registered (libraries, frameworks)"
+    if 4000 <= code <= 4999:
+        return "private use"
+    return "unknown"
+
+
+__all__ = ["CLOSE_CODES", "OPCODES", "CloseCode", "ConnState", "NoteKind", "Opcode", "RecordKind", "Sender", "TcpEvent",
+           "close_code_name", "opcode_name"]
