@@ -32,20 +32,12 @@ in a worker thread from ``async with``.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import functools
-import inspect
-import os
 import random
-import re
-import sys
 import threading
 import time
 import warnings
-import weakref
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -53,170 +45,30 @@ import websockets.asyncio.client
 import websockets.asyncio.server
 import websockets.protocol
 import websockets.sync.client
-import websockets.sync.server
-from websockets.exceptions import ConnectionClosed
 
 from . import handlers
-from .protocol import opcode_name, opcode_value
-from .capture.notes import DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING
-from .protocol.enums import NoteKind, Sender
+from ._runtime.clients import settling_connection
+from ._runtime.faults import ARROW, Faults
+from ._runtime.loop import LoopThread, cell_key, stop_previous_run_of_this_cell
+from ._runtime.loop import running as _running
+from ._runtime.recorder import Recorder
 from ._runtime.seeding import seeded_connection
-from ._runtime.tap import ARROW, BACKLOG, Faults, Recorder, Tap, TapConnection
+from ._runtime.server import Server
+from ._runtime.tap import Tap, TapConnection
+from .capture.notes import DISCONNECT, FAULT, SERVER_STOPPING
 from .capture.records import Note, Record
 from .capture.trace import Trace
+from .protocol import NoteKind, Sender, opcode_name, opcode_value
 
 if TYPE_CHECKING:
-    from .diagnose import Findings
     from ._runtime.raw import RawClient
+    from .diagnose import Findings
 
 T = TypeVar("T")
-
-_running: weakref.WeakSet[Lab] = weakref.WeakSet()
 
 NOT_RUNNING = "the lab is not running; call lab.start() or use 'with Lab(...) as lab:'"
 #: Seconds a lab client's close waits, at most, for the tap to see its connection end.
 CLIENT_SETTLE = 2.0
-
-
-class LoopThread:
-    """An asyncio event loop running forever in a daemon thread."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        # Cancel what is left so nothing logs "Task was destroyed but it is pending".
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
-
-    def run(self, coro: Any, timeout: float | None = 10) -> Any:
-        """Run ``coro`` on the loop and wait for its result from another thread."""
-        if threading.current_thread() is self.thread:
-            raise RuntimeError("LoopThread.run() called from its own loop; await the coroutine instead")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise TimeoutError(f"lab operation did not finish in {timeout} s") from None
-
-    def call(self, fn: Callable[..., T], *args: Any, timeout: float | None = 10) -> T:
-        """``fn(*args)`` run on the loop (directly when already on it); its result, from any thread."""
-        if threading.current_thread() is self.thread:
-            return fn(*args)
-
-        async def on_loop() -> T:
-            return fn(*args)
-
-        return self.run(on_loop(), timeout)
-
-    def stop(self) -> None:
-        # Even if the loop has not started running yet: the stop waits in its queue.
-        if not self.loop.is_closed():
-            try:
-                self.loop.call_soon_threadsafe(self.loop.stop)
-            except RuntimeError:  # closed between the check and the call
-                pass
-        self.thread.join(5)
-        if self.thread.is_alive():
-            warnings.warn(f"wslab: the lab's loop thread {self.thread.name} did not stop within 5 s", RuntimeWarning,
-                          stacklevel=3)
-
-
-#: The id of the notebook cell running now, from IPython's ``pre_run_cell`` event (JupyterLab
-#: and ipykernel >= 6 send one, stable across edits of the cell); None elsewhere.
-_cell_id: str | None = None
-_hooked: set[int] = set()
-
-
-def _on_pre_run_cell(info: Any) -> None:
-    global _cell_id
-    _cell_id = getattr(info, "cell_id", None)
-
-
-def _shell() -> Any:
-    ipython = sys.modules.get("IPython")
-    return getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
-
-
-def _hook(shell: Any) -> None:
-    """Listen to ``pre_run_cell`` once per shell, to learn each cell's id as it starts."""
-    if id(shell) in _hooked:
-        return
-    _hooked.add(id(shell))
-    with contextlib.suppress(Exception):  # an unusual shell: fall back to the stack walk
-        shell.events.register("pre_run_cell", _on_pre_run_cell)
-
-
-def _cell_key() -> tuple | None:
-    """Identify the notebook cell (and its run) that is creating a lab, if any.
-
-    The cell's id when the front end sends one (JupyterLab does), so editing
-    and re-running a cell still finds the labs its previous run made; else, for
-    terminal IPython, where the cell's code came from. Then the execution count.
-    """
-    shell = _shell()
-    if shell is None:
-        return None
-    _hook(shell)
-    cell = _cell_id
-    if cell is None:  # the cell that imported wslab ran before the hook: ask the kernel's message
-        with contextlib.suppress(Exception):
-            cell = shell.get_parent().get("metadata", {}).get("cellId")
-    if cell is not None:
-        return ("cell", cell), shell.execution_count
-    frame = inspect.currentframe()
-    here = os.path.dirname(__file__)
-    while frame is not None and frame.f_code.co_filename.startswith(here):
-        frame = frame.f_back
-    if frame is None or "ipykernel" not in frame.f_code.co_filename and "<ipython" not in frame.f_code.co_filename:
-        return None
-    # ipykernel names a cell's code after a hash of its text; terminal IPython adds
-    # the execution count (<ipython-input-N-hash>), which we drop.
-    filename = re.sub(r"^<ipython-input-\d+-", "<ipython-input-", frame.f_code.co_filename)
-    return (filename, frame.f_lineno), shell.execution_count
-
-
-if (_ipython_shell := _shell()) is not None:  # imported in a cell: every later cell reports its id
-    _hook(_ipython_shell)
-
-
-def require_version_13(connection: Any, request: Any) -> Any:
-    """``process_request`` hook: refuse a Sec-WebSocket-Version other than 13 with ``426``.
-
-    RFC 6455 §4.4: the server answers a version it does not speak with an error
-    such as 426 Upgrade Required and a Sec-WebSocket-Version header listing the
-    versions it does speak (websockets alone would answer 400 Bad Request).
-    """
-    versions = {v.strip() for value in request.headers.get_all("Sec-WebSocket-Version") for v in value.split(",")}
-    if not versions or versions == {"13"}:
-        return None
-    response = connection.respond(
-        426, f"Failed to open a WebSocket connection: Sec-WebSocket-Version {', '.join(sorted(versions))} "
-             "is not supported; this server speaks version 13.\n")
-    response.headers["Sec-WebSocket-Version"] = "13"
-    return response
-
-
-def _chain_sync(*hooks: Callable | None) -> Callable:
-    """One synchronous ``process_request`` hook that tries ``hooks`` in order."""
-    def process_request(connection: Any, request: Any) -> Any:
-        for hook in hooks:
-            response = hook(connection, request) if hook is not None else None
-            if response is not None:
-                return response
-        return None
-
-    return process_request
 
 
 def _senders(direction: str) -> tuple[str, ...]:
@@ -297,8 +149,7 @@ class Lab:
         self.recorder = Recorder(lambda: time.monotonic() - self.t0)
         self.clients_made = 0
         self.loop_thread: LoopThread | None = None
-        self.server: Any = None
-        self.server_thread: threading.Thread | None = None
+        self.server: Server | None = None
         self.tap: Tap | None = None
         self.server_port: int | None = None
         self.port: int | None = None
@@ -308,15 +159,16 @@ class Lab:
         self.page = page
         self.redact = redact
         self._conn_count = 0  # connection numbers continue across restarts
-        self._server_connections: dict[int, Any] = {}  # conn -> the server's connection, while its handler runs
-        self._serving_lock = threading.Lock()  # guards _server_connections (loop and sync handler threads)
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> Lab:
         """Start the server and the tap; returns the lab. Idempotent."""
         if self.loop_thread is not None:
             return self
-        self._stop_previous_run_of_this_cell()
+        # Re-running a notebook cell that makes a lab stops the lab its previous
+        # run made, so labs don't pile up; labs made in a loop in one run survive.
+        self.cell, self._cell_hint = self._cell_hint or cell_key(), None
+        stop_previous_run_of_this_cell(self)
         if not len(self.recorder):  # a restarted lab keeps its clock
             self.t0, self.started = time.monotonic(), time.time()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
@@ -328,40 +180,18 @@ class Lab:
         _running.add(self)
         return self
 
-    def _stop_previous_run_of_this_cell(self) -> None:
-        # Re-running a notebook cell that makes a lab stops the lab its previous
-        # run made, so labs don't pile up; labs made in a loop in one run survive.
-        self.cell, self._cell_hint = self._cell_hint or _cell_key(), None
-        if self.cell is None:
-            return
-        for lab in list(_running):
-            if lab.cell is not None and lab.cell[0] == self.cell[0] and lab.cell[1] != self.cell[1]:
-                lab.stop()
-
     async def _start(self) -> None:
         if self.target is not None:
             parts = urlsplit(self.target)
             if parts.scheme != "ws":
                 raise ValueError(f"target must be a ws:// URL, not {self.target!r}")
             upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        elif inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(
-            getattr(self.handler, "__call__", None)
-        ):
-            options = {"backlog": BACKLOG, **self.server_options}
-            options["process_request"] = handlers.chain(handlers.serve_page if self.page else None,
-                                                        require_version_13, options["process_request"])
-            self.server = await websockets.asyncio.server.serve(self._tapped(self.handler), "127.0.0.1", 0,
-                                                                **options)
-            upstream = ("127.0.0.1", self.server.sockets[0].getsockname()[1])
         else:
-            options = {k: v for k, v in self.server_options.items() if k != "ping_timeout" or v is not None}
-            options.setdefault("backlog", BACKLOG)
-            options["process_request"] = _chain_sync(require_version_13, options.get("process_request"))
-            self.server = websockets.sync.server.serve(self._tapped(self.handler), "127.0.0.1", 0, **options)
-            self.server_thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                                  name=f"wslab-sync-{id(self):x}")
-            self.server_thread.start()
-            upstream = ("127.0.0.1", self.server.socket.getsockname()[1])
+            assert self.handler is not None
+            self.server = Server(self.handler, self.server_options, name=f"{id(self):x}", recorder=self.recorder,
+                                 page_hook=handlers.serve_page if self.page else None,
+                                 find_conn=self._conn_of_server_port, on_loop=self._on_loop)
+            upstream = ("127.0.0.1", await self.server.start())
         self.server_port = upstream[1]
         self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact)
         self.tap.count = self._conn_count
@@ -373,49 +203,10 @@ class Lab:
                 raise
             self.port = await self.tap.start(host, 0)
 
-    def _tapped(self, handler: Callable) -> Callable:
-        """``handler``, noting in the trace which connection it serves and any exception it raises."""
-        lab = self
-
-        @contextlib.contextmanager
-        def serving(ws: Any) -> Iterator[None]:
-            tap, port = lab.tap, ws.remote_address[1]
-            try:
-                tapped = lab._on_loop(lambda: tap.find(upstream_port=port)) if tap is not None else None
-            except RuntimeError:  # the lab is stopping
-                tapped = None
-            conn = tapped.conn if tapped is not None else None
-            if conn is not None:
-                with lab._serving_lock:
-                    lab._server_connections[conn] = ws
-            try:
-                yield
-            except ConnectionClosed:
-                pass  # the connection ended (the trace shows how): not the handler's failure
-            except Exception as exc:
-                if conn is not None:
-                    text = f"{HANDLER_RAISED}{type(exc).__name__}" + (f": {exc}" if str(exc) else "")
-                    lab.recorder.add(conn, Note(Sender.SERVER, text, NoteKind.HANDLER_RAISED))
-                raise
-            finally:
-                if conn is not None:
-                    with lab._serving_lock:
-                        lab._server_connections.pop(conn, None)
-
-        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
-            @functools.wraps(handler)
-            async def tapped_async(ws: Any) -> None:
-                with serving(ws):
-                    await handler(ws)
-
-            return tapped_async
-
-        @functools.wraps(handler)
-        def tapped_sync(ws: Any) -> None:
-            with serving(ws):
-                handler(ws)
-
-        return tapped_sync
+    def _conn_of_server_port(self, port: int) -> int | None:
+        """The tap's connection whose upstream side is ``port`` (the server's peer). On the loop thread."""
+        found = self.tap.find(upstream_port=port) if self.tap is not None else None
+        return found.conn if found is not None else None
 
     def stop(self) -> None:
         """Close open connections (1001 going away), the port and the thread. Idempotent."""
@@ -429,12 +220,10 @@ class Lab:
             warnings.warn(f"wslab: stopping the lab did not finish cleanly: {exc!r}", RuntimeWarning, stacklevel=2)
         finally:
             loop_thread.stop()
-            if self.server_thread is not None:
-                self.server_thread.join(5)
+            if self.server is not None:
+                self.server.join()
             if self.tap is not None:
                 self._conn_count = self.tap.count
-            with self._serving_lock:
-                self._server_connections.clear()
 
     async def _stop(self) -> None:
         if self.tap is not None:
@@ -445,15 +234,9 @@ class Lab:
             for connection in active:
                 connection.record(Note(Sender.SERVER, SERVER_STOPPING, NoteKind.SERVER_STOPPING))
             await self.tap.finish([c for c in active if not c.opened and not c.closing], grace=0)
-            await self.tap.finish([c for c in active if c.eof["server"]], grace=0.25)
-        if isinstance(self.server, websockets.asyncio.server.Server):
-            self.server.close()  # RFC 6455 §7.4.1: 1001, the server is going away
-            try:
-                await asyncio.wait_for(self.server.wait_closed(), (self.close_timeout or 2) + 1)
-            except asyncio.TimeoutError:
-                pass
-        elif self.server is not None:
-            await asyncio.to_thread(self.server.shutdown)
+            await self.tap.finish([c for c in active if c.sides[Sender.SERVER].eof], grace=0.25)
+        if self.server is not None:
+            await self.server.stop(self.close_timeout or 2)  # RFC 6455 §7.4.1: 1001, the server is going away
         if self.tap is not None:
             await self.tap.stop()
 
@@ -468,7 +251,7 @@ class Lab:
         self.stop()
 
     async def __aenter__(self) -> Lab:
-        self._cell_hint = _cell_key()  # here, on the cell's thread: the worker thread has no cell frames
+        self._cell_hint = cell_key()  # here, on the cell's thread: the worker thread has no cell frames
         await asyncio.to_thread(self.start)
         return self
 
@@ -498,7 +281,7 @@ class Lab:
         options = dict(proxy=None, compression=self.compression, ping_interval=None,
                        close_timeout=self.close_timeout)
         if "create_connection" not in kwargs:
-            connection = _settling_connection(base, self)
+            connection = settling_connection(base, self._settle_client, self._asettle_client)
             if self.seed is not None:
                 self.clients_made += 1
                 rng = random.Random(f"wslab:{self.seed}:{self.clients_made}")
@@ -685,7 +468,7 @@ class Lab:
             else:
                 connection.record(Note(Sender(direction), f"{FAULT}the lab will cut the TCP connection after "
                                        f"{after} more bytes from the {direction}", NoteKind.CUT_SCHEDULED))
-                connection.cut_after[direction] = after
+                connection.sides[Sender(direction)].cut_after = after
             return connection.conn
 
         return self._on_loop(cut_on_loop)
@@ -700,8 +483,7 @@ class Lab:
         """
         async def close_on_loop() -> tuple[int, Any]:
             connection = self._connection(conn)
-            with self._serving_lock:
-                ws = self._server_connections.get(connection.conn)
+            ws = self.server.connection(connection.conn) if self.server is not None else None
             if ws is None:
                 raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
             connection.record(Note(Sender.SERVER, f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})",
@@ -823,42 +605,3 @@ class Lab:
     def clear(self) -> None:
         """Forget what was recorded so far (connections keep their numbers)."""
         self.recorder.clear()
-
-
-def _settling_connection(base: type, lab: Lab) -> type:
-    """A subclass of websockets' ``ClientConnection`` ``base`` whose close waits for the tap to see the end.
-
-    So ``lab.trace`` read right after a lab client's ``with`` block holds the whole
-    closing exchange, FINs included, without ever waiting for quiet.
-    """
-    if issubclass(base, websockets.sync.client.ClientConnection):
-        class SettlingSyncConnection(base):  # type: ignore[misc, valid-type]
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self._wslab_port = self.socket.getsockname()[1]
-
-            def close(self, code: int = 1000, reason: str = "") -> None:
-                super().close(code, reason)
-                lab._settle_client(self._wslab_port)
-
-        return SettlingSyncConnection
-
-    class SettlingConnection(base):  # type: ignore[misc, valid-type]
-        _wslab_port: int | None = None
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            sockname = transport.get_extra_info("sockname")
-            self._wslab_port = sockname[1] if sockname else None
-
-        async def close(self, code: int = 1000, reason: str = "") -> None:
-            await super().close(code, reason)
-            await lab._asettle_client(self._wslab_port)
-
-    return SettlingConnection
-
-
-@atexit.register
-def _stop_all() -> None:
-    for lab in list(_running):
-        lab.stop()

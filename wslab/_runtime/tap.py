@@ -17,15 +17,10 @@ a number of bytes. Each one leaves a :class:`~wslab.trace.Note` starting with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import random
 import socket
 import struct
-import threading
-import time
-import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ..protocol import DecodeError, Frame, Handshake, WireDecoder
@@ -33,11 +28,12 @@ from ..capture.notes import FAULT, LAB_STOPPED, REDACTED
 from ..protocol.enums import ConnState, NoteKind, Sender, TcpEvent
 from ..protocol.problems import Problem, ProblemCode
 from ..capture.redact import HeadRedactor, mark_handshake
-from ..capture.records import Chunk, Note, Record, Tcp
+from .faults import ARROW, Faults
+from .recorder import Recorder
+from ..capture.records import Chunk, Note, Tcp
 from ..protocol.states import StateTracker
 
 OTHER: dict[str, Sender] = {"client": Sender.SERVER, "server": Sender.CLIENT}
-ARROW = {"client": "client → server", "server": "server → client"}
 SENDERS = (Sender.CLIENT, Sender.SERVER)
 READ_SIZE = 65536
 #: Pending TCP connections the tap (and the lab's server) queue before refusing.
@@ -47,120 +43,6 @@ BACKLOG = 1024
 QUEUE_CHUNKS = 64
 
 __all__ = ["ARROW", "BACKLOG", "OTHER", "QUEUE_CHUNKS", "READ_SIZE", "Faults", "Recorder", "Tap", "TapConnection"]
-
-
-@dataclasses.dataclass
-class Faults:
-    """Faults the tap injects, per direction (``"client"`` = client→server).
-
-    Attributes:
-        latency: seconds added to every chunk sent by that side.
-        jitter: up to this many extra seconds, at random (order is kept).
-        paused: directions whose chunks are held until resumed.
-        drops: opcodes (``"PONG"`` ...) of frames the tap drops, per direction.
-        rng: the random source of the jitter (seeded by ``Lab(seed=...)``).
-
-    The lab replaces these containers instead of changing them in place, so
-    the tap's thread always sees a consistent value.
-    """
-
-    latency: dict[str, float] = dataclasses.field(default_factory=dict)
-    jitter: dict[str, float] = dataclasses.field(default_factory=dict)
-    paused: set[str] = dataclasses.field(default_factory=set)
-    drops: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
-    rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
-
-    def delay(self, sender: str) -> float:
-        """Seconds to hold the next chunk from ``sender``: latency plus random jitter."""
-        extra = self.jitter.get(sender, 0.0)
-        return self.latency.get(sender, 0.0) + (self.rng.uniform(0, extra) if extra else 0.0)
-
-    def describe(self, senders: Iterable[str] = ("client", "server")) -> list[str]:
-        """One sentence per fault in effect, e.g. ``"client → server: latency 50 ms"``."""
-        return [text for _kind, text in self.in_effect(senders)]
-
-    def in_effect(self, senders: Iterable[str] = ("client", "server")) -> list[tuple[NoteKind, str]]:
-        """Each fault in effect: its kind, and a sentence such as ``"client → server: latency 50 ms"``."""
-        out = []
-        for sender in senders:
-            latency, jitter = self.latency.get(sender, 0.0), self.jitter.get(sender, 0.0)
-            if latency or jitter:
-                text = f"{ARROW[sender]}: latency {latency * 1000:g} ms"
-                out.append((NoteKind.LATENCY, text + (f" + up to {jitter * 1000:g} ms jitter" if jitter else "")))
-            if sender in self.paused:
-                out.append((NoteKind.PAUSE, f"{ARROW[sender]}: paused (the lab holds every byte)"))
-            if self.drops.get(sender):
-                out.append((NoteKind.DROP, f"{ARROW[sender]}: dropping {', '.join(sorted(self.drops[sender]))} frames"))
-        return out
-
-
-class Recorder:
-    """The append-only store of records and chunks: the one object the lab's threads share.
-
-    One lock (:attr:`changed`, a Condition) guards it. The tap appends on the
-    lab's loop thread, the lab's notes come from the caller's thread, a sync
-    server's handlers from theirs; readers call :meth:`snapshot`, which copies
-    both lists at once, so a chunk and the events decoded from it are always
-    seen together (:meth:`add_many`). Records never change once added.
-    """
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        #: Guarded by :attr:`changed`: read them through :meth:`snapshot`.
-        self.records: list[Record] = []
-        self.chunks: list[Chunk] = []
-        self.changed = threading.Condition()
-        #: Called with each new record, on the thread that added it, outside the lock.
-        self.listeners: list[Callable[[Record], Any]] = []
-        #: ``time.monotonic()`` of the last change (for waiting until the wire is quiet).
-        self.last_change = 0.0
-
-    def add(self, conn: int, event: Any, t: float | None = None) -> Record:
-        """Append one event (timestamped now unless ``t`` is given)."""
-        return self.add_many(conn, [event], t=t)[0]
-
-    def add_many(self, conn: int, events: Iterable[Any], *, t: float | None = None,
-                 chunk: Chunk | None = None) -> list[Record]:
-        """Append ``chunk`` (if any) and ``events`` in one step: a snapshot has all of them or none."""
-        with self.changed:
-            when = self.clock() if t is None else t  # taken under the lock: records stay in time order
-            records = [Record(when, conn, event) for event in events]
-            if chunk is not None:
-                self.chunks.append(chunk)
-            self.records.extend(records)
-            self.last_change = time.monotonic()
-            self.changed.notify_all()
-        for record in records:
-            self._tell(record)
-        return records
-
-    def _tell(self, record: Record) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(record)
-            except Exception as exc:  # a broken printer must not break the relay, but it must not hide
-                if not getattr(listener, "_wslab_warned", False):
-                    warnings.warn(f"wslab: a record listener raised {exc!r}; it stays registered", RuntimeWarning,
-                                  stacklevel=2)
-                    with contextlib.suppress(AttributeError, TypeError):
-                        listener._wslab_warned = True  # type: ignore[attr-defined]
-
-    def snapshot(self) -> tuple[list[Record], list[Chunk]]:
-        """Copies of the records and the chunks, taken together under the lock."""
-        with self.changed:
-            return list(self.records), list(self.chunks)
-
-    def clear(self) -> None:
-        """Forget everything recorded so far."""
-        with self.changed:
-            self.records.clear()
-            self.chunks.clear()
-            self.last_change = time.monotonic()
-            self.changed.notify_all()
-
-    def __len__(self) -> int:
-        with self.changed:
-            return len(self.records)
 
 
 class _Cut:
@@ -185,6 +67,19 @@ def _reset(writer: Any) -> None:
         pass
 
 
+@dataclasses.dataclass
+class _Side:
+    """What the tap keeps about one direction of a connection (one sender's bytes)."""
+
+    offset: int = 0  #: stream offset of the next byte read from this sender
+    eof: bool = False  #: the sender half-closed (FIN)
+    cut_after: int | None = None  #: cut the connection after this many more bytes from this sender
+    held: bytearray = dataclasses.field(default_factory=bytearray)  #: read, not yet released (drops)
+    released: int = 0  #: stream offset up to which bytes were released to the relay
+    due: float = 0.0  #: loop time the last delayed chunk was due (latency keeps order)
+    in_flight: int = 0  #: items queued for the relay and not written yet (for settling)
+
+
 class TapConnection:
     """One relayed TCP connection: two pumps, two relays, one decoder, one state tracker.
 
@@ -206,20 +101,13 @@ class TapConnection:
         #: Cookies, credentials and tokens are hidden in what is recorded (never in what is relayed).
         self.redactors = {side: HeadRedactor(side) for side in ("client", "server")} if tap.redact else None
         self.states = StateTracker()
-        self.offsets = {"client": 0, "server": 0}
-        self.eof = {"client": False, "server": False}
+        #: One record per direction, by sender.
+        self.sides = {Sender.CLIENT: _Side(), Sender.SERVER: _Side()}
         self.done = asyncio.Event()
         #: The connection is over both ways (cut, or reset by a peer): stop relaying.
         self.dead = False
         #: A Close frame, a rejection, an EOF or a reset was seen: the end is near.
         self.closing = False
-        #: Cut the connection after this many more bytes from that sender.
-        self.cut_after: dict[str, int] = {}
-        self._held = {"client": bytearray(), "server": bytearray()}
-        #: Items queued for each relay and not written yet (for settling).
-        self.in_flight = {"client": 0, "server": 0}
-        self._released = {"client": 0, "server": 0}
-        self._due = {"client": 0.0, "server": 0.0}
         self._tasks: list[asyncio.Task] = []
 
     def record(self, event: Any, t: float | None = None) -> None:
@@ -298,7 +186,7 @@ class TapConnection:
                 t = self.tap.recorder.clock()
                 self.record(Tcp(sender, TcpEvent.RESET, type(exc).__name__), t)
                 for side in (sender, OTHER[sender]):
-                    if not self.eof[side]:
+                    if not self.sides[side].eof:
                         self.record_decoded(self.decoder.eof(side), t)
                 _reset(other)
                 self._cancel_others()
@@ -308,32 +196,33 @@ class TapConnection:
             t = self.tap.recorder.clock()
             when = loop.time()
             if not data:
-                self.eof[sender] = self.closing = True
+                self.sides[sender].eof = self.closing = True
                 self.record(Tcp(sender, TcpEvent.EOF), t)
                 self.record_decoded(self.decoder.eof(sender), t)
                 await self._release(sender, queue, b"", [], when, t, everything=True)
                 await self._put(sender, queue, when, b"")
                 return
             cut, dropped = None, 0
-            budget = self.cut_after.get(sender)
+            side = self.sides[sender]
+            budget = side.cut_after
             if budget is not None:
                 if len(data) >= budget:
                     data, dropped = data[:budget], len(data) - budget
-                    del self.cut_after[sender]
+                    side.cut_after = None
                     cut = _Cut(f"{FAULT}the lab cut the TCP connection after {budget} more bytes from the "
                                f"{sender}" + (f", dropping the {dropped} bytes after them" if dropped else ""),
                                NoteKind.CUT)
                 else:
-                    self.cut_after[sender] = budget - len(data)
+                    side.cut_after = budget - len(data)
             events: list = []
             if data:
                 seen = self.redactors[sender].feed(data) if self.redactors else data
-                chunk = Chunk(t, self.conn, sender, self.offsets[sender], seen)
-                self.offsets[sender] += len(data)
+                chunk = Chunk(t, self.conn, sender, side.offset, seen)
+                side.offset += len(data)
                 try:
                     events = self.decoder.receive(sender, seen)
                 except Exception as exc:  # the decoder must never stop the relay
-                    events = [DecodeError(sender, self.offsets[sender],
+                    events = [DecodeError(sender, side.offset,
                                           Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
                 self.record_decoded(events, t, chunk)
             await self._release(sender, queue, data, events, when, t, everything=cut is not None)
@@ -345,23 +234,24 @@ class TapConnection:
                        t: float, *, everything: bool) -> None:
         """Queue ``data``, just read from ``sender``: all of it, or whole frames minus dropped ones."""
         drops = self.tap.faults.drops.get(sender)
-        held = self._held[sender]
+        side = self.sides[sender]
+        held = side.held
         if not drops and not held:  # the usual case: relay as read
-            self._released[sender] = self.offsets[sender]
+            side.released = side.offset
             if data:
                 await self._put(sender, queue, when, data)
             return
         held += data
         stream = self.decoder.decoder(sender)
-        start = self._released[sender]
-        end = self.offsets[sender]
+        start = side.released
+        end = side.offset
         if drops and not everything and stream.state in ("head", "body", "frames"):
             # Hold a frame until it is complete, so it can be dropped whole -- but never hold
             # back bytes already relayed (a drop switched on mid-frame lets that frame through).
             end = max(stream.offset, start)
         data = bytes(held[: end - start])
         del held[: end - start]
-        self._released[sender] = end
+        side.released = end
         if drops:
             pieces, pos = [], 0
             for event in events:
@@ -376,7 +266,7 @@ class TapConnection:
             await self._put(sender, queue, when, data)
 
     async def _put(self, sender: Sender, queue: asyncio.Queue, when: float, item: bytes | _Cut) -> None:
-        self.in_flight[sender] += 1
+        self.sides[sender].in_flight += 1
         await queue.put((when, item))
 
     def busy(self) -> bool:
@@ -384,7 +274,8 @@ class TapConnection:
         queued for a direction that is not paused. (Read on the loop thread.)"""
         if self.closing and not self.done.is_set():
             return True
-        return any(self.in_flight[s] or self._held[s] for s in ("client", "server") if s not in self.tap.faults.paused)
+        return any(side.in_flight or side.held for sender, side in self.sides.items()
+                   if sender not in self.tap.faults.paused)
 
     async def relay(self, sender: Sender, queue: asyncio.Queue, writer: Any) -> None:
         """Write what ``sender``'s pump queued to the other side, after the faults' delays."""
@@ -400,7 +291,7 @@ class TapConnection:
                 if done:
                     return
             finally:
-                self.in_flight[sender] -= 1
+                self.sides[sender].in_flight -= 1
 
     async def _deliver(self, sender: Sender, when: float, data: bytes | _Cut, writer: Any) -> tuple[bool, bool]:
         """Write one queued item when the faults allow; (relay done, other side broken)."""
@@ -409,7 +300,8 @@ class TapConnection:
         delay = faults.delay(sender)
         if delay:
             # Latency, not throttling: each chunk is due `delay` after it was read, in order.
-            due = self._due[sender] = max(when + delay, self._due[sender])
+            side = self.sides[sender]
+            due = side.due = max(when + delay, side.due)
             if due > loop.time():
                 await asyncio.sleep(due - loop.time())
         while sender in faults.paused and not self.dead:
@@ -442,7 +334,7 @@ class TapConnection:
         self.record(Note(Sender.CLIENT, note, kind), t)
         self.record(Tcp(Sender.CLIENT, TcpEvent.RESET, note), t)
         for sender in ("client", "server"):  # a frame cut in half shows as a truncated frame
-            if not self.eof[sender]:
+            if not self.sides[sender].eof:
                 self.record_decoded(self.decoder.eof(sender), t)
         for writer in (self.client_writer, self.server_writer):
             if writer is not None:

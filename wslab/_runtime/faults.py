@@ -1,0 +1,59 @@
+"""The faults the tap injects, per direction: latency and jitter, pauses, dropped frames."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterable
+
+from ..protocol.enums import NoteKind
+
+ARROW = {"client": "client → server", "server": "server → client"}
+
+
+@dataclasses.dataclass
+class Faults:
+    """Faults the tap injects, per direction (``"client"`` = client→server).
+
+    Attributes:
+        latency: seconds added to every chunk sent by that side.
+        jitter: up to this many extra seconds, at random (order is kept).
+        paused: directions whose chunks are held until resumed.
+        drops: opcodes (``"PONG"`` ...) of frames the tap drops, per direction.
+        rng: the random source of the jitter (seeded by ``Lab(seed=...)``).
+
+    The lab replaces these containers instead of changing them in place, so
+    the tap's thread always sees a consistent value.
+    """
+
+    latency: dict[str, float] = dataclasses.field(default_factory=dict)
+    jitter: dict[str, float] = dataclasses.field(default_factory=dict)
+    paused: set[str] = dataclasses.field(default_factory=set)
+    drops: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
+
+    def delay(self, sender: str) -> float:
+        """Seconds to hold the next chunk from ``sender``: latency plus random jitter."""
+        extra = self.jitter.get(sender, 0.0)
+        return self.latency.get(sender, 0.0) + (self.rng.uniform(0, extra) if extra else 0.0)
+
+    def describe(self, senders: Iterable[str] = ("client", "server")) -> list[str]:
+        """One sentence per fault in effect, e.g. ``"client → server: latency 50 ms"``."""
+        return [text for _kind, text in self.in_effect(senders)]
+
+    def in_effect(self, senders: Iterable[str] = ("client", "server")) -> list[tuple[NoteKind, str]]:
+        """Each fault in effect: its kind, and a sentence such as ``"client → server: latency 50 ms"``."""
+        out = []
+        for sender in senders:
+            latency, jitter = self.latency.get(sender, 0.0), self.jitter.get(sender, 0.0)
+            if latency or jitter:
+                text = f"{ARROW[sender]}: latency {latency * 1000:g} ms"
+                out.append((NoteKind.LATENCY, text + (f" + up to {jitter * 1000:g} ms jitter" if jitter else "")))
+            if sender in self.paused:
+                out.append((NoteKind.PAUSE, f"{ARROW[sender]}: paused (the lab holds every byte)"))
+            if self.drops.get(sender):
+                out.append((NoteKind.DROP, f"{ARROW[sender]}: dropping {', '.join(sorted(self.drops[sender]))} frames"))
+        return out
+
+
+__all__ = ["ARROW", "Faults"]
