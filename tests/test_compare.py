@@ -1,4 +1,4 @@
-"""wslab.compare.run: the HTTP server and client, the relay, the measurement and its picture.
+"""wslab.compare: the HTTP server and client, the tap as the relay, the measurement and its picture.
 
 The measurement tests assert invariants that hold on any machine, however
 loaded: counts, exact byte counts, orderings that differ by an order of
@@ -22,8 +22,11 @@ from matplotlib.axes import Axes  # noqa: E402
 
 from timeouts import eventually  # noqa: E402
 from wslab import decode  # noqa: E402
-from wslab.compare.run import (  # noqa: E402
-    METHODS, Comparison, Feed, HttpClient, MethodResult, Relay, UpdateServer, parse_request, plot_comparison,
+from wslab._runtime.faults import Faults  # noqa: E402
+from wslab._runtime.recorder import Recorder  # noqa: E402
+from wslab._runtime.tap import Tap  # noqa: E402
+from wslab.compare import (  # noqa: E402
+    METHODS, Comparison, Feed, HttpClient, MethodResult, UpdateServer, parse_request, plot_comparison,
     response_bytes, run_comparison, update_text,
 )
 
@@ -131,7 +134,7 @@ def test_server_rejects_what_it_does_not_serve():
                                    "HTTP/1.1 400 Bad Request"]
 
 
-def test_relay_counts_every_byte_keeps_order_and_delays():
+def test_the_tap_as_relay_counts_every_byte_keeps_order_and_delays():
     async def main():
         async def echo(reader, writer):
             while data := await reader.read(1024):
@@ -140,7 +143,9 @@ def test_relay_counts_every_byte_keeps_order_and_delays():
             writer.close()
 
         upstream = await asyncio.start_server(echo, "127.0.0.1", 0)
-        relay = Relay(("127.0.0.1", upstream.sockets[0].getsockname()[1]), delay=0.03)
+        recorder = Recorder(time.monotonic)
+        relay = Tap(("127.0.0.1", upstream.sockets[0].getsockname()[1]), recorder,
+                    Faults(latency={"client": 0.03, "server": 0.03}))
         port = await relay.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         sent = time.monotonic()
@@ -154,7 +159,8 @@ def test_relay_counts_every_byte_keeps_order_and_delays():
         writer.close()
         await relay.stop()
         upstream.close()
-        return got, elapsed, relay.bytes
+        chunks = recorder.snapshot()[1]
+        return got, elapsed, {side: sum(len(c.data) for c in chunks if c.sender == side) for side in ("client", "server")}
 
     got, elapsed, counted = asyncio.run(main())
     assert got == b"".join(f"chunk {i};".encode() for i in range(5))
