@@ -3,8 +3,9 @@
 import subprocess
 import sys
 
-import wslab
 from timeouts import scaled
+
+import wslab
 
 
 def test_demo_prints_the_lifecycle_and_saves_png_pcap_and_json(tmp_path):

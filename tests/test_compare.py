@@ -16,18 +16,29 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import itertools
 
-from timeouts import eventually  # noqa: E402
-from wslab import decode  # noqa: E402
-from wslab._runtime.faults import Faults  # noqa: E402
-from wslab._runtime.recorder import Recorder  # noqa: E402
-from wslab._runtime.tap import Tap  # noqa: E402
-from wslab.compare import (  # noqa: E402
-    METHODS, Comparison, Feed, HttpClient, MethodResult, UpdateServer, parse_request, plot_comparison,
-    response_bytes, run_comparison, update_text,
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.axes import Axes
+from timeouts import eventually
+
+from wslab import decode
+from wslab._runtime.faults import Faults
+from wslab._runtime.recorder import Recorder
+from wslab._runtime.tap import Tap
+from wslab.compare import (
+    METHODS,
+    Comparison,
+    Feed,
+    HttpClient,
+    MethodResult,
+    UpdateServer,
+    parse_request,
+    plot_comparison,
+    response_bytes,
+    run_comparison,
+    update_text,
 )
 
 DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
@@ -91,7 +102,7 @@ def test_short_poll_answers_at_once_and_keeps_the_connection():
     assert after[:2] == (200, b"update 001\nupdate 002\n")
     assert missing[0] == 404
     assert requests == 3  # three requests, one TCP connection
-    status, body, request, response = after
+    _status, body, request, response = after
     assert request.startswith(b"GET /updates?since=1 HTTP/1.1\r\nHost: 127.0.0.1:")
     assert response.endswith(b"\r\n\r\n" + body)
 
@@ -275,7 +286,7 @@ def test_plot_makes_a_figure_and_overlays_keep_labels_apart():
     assert len(labels) == 4 and "rtt 50 ms" in labels[-1].get_text()
     heights = sorted(t.xyann[1] for t in labels)
     assert all(0 <= h <= 1 for h in heights)
-    assert min(b - a for a, b in zip(heights, heights[1:])) > 0.05  # stacked, not on top of each other
+    assert min(b - a for a, b in itertools.pairwise(heights)) > 0.05  # stacked, not on top of each other
     plt.close(ax.figure)
 
 

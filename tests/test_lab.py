@@ -9,9 +9,9 @@ import time
 
 import pytest
 import websockets
+from timeouts import eventually, scaled
 from websockets.exceptions import ConnectionClosed
 
-from timeouts import eventually, scaled
 from wslab import Lab, load
 
 

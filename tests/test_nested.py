@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+
 from timeouts import scaled
 
 

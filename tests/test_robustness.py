@@ -18,14 +18,14 @@ import time
 import tracemalloc
 
 import pytest
+from helpers import serves
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from helpers import serves
 from timeouts import scaled
+
 from wslab import Lab, build_frame
-from wslab.protocol import DecodeError, Frame, Handshake, WireDecoder
 from wslab._runtime.raw import SAMPLE_KEY, RawClient
+from wslab.protocol import DecodeError, Frame, Handshake, WireDecoder
 
 REQUEST = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: " + SAMPLE_KEY.encode() + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")

@@ -6,10 +6,9 @@ import asyncio
 import threading
 
 import pytest
+from timeouts import TIMEOUT
 
 from wslab import Lab
-
-from timeouts import TIMEOUT
 
 
 async def ticker(ws) -> None:
@@ -23,16 +22,15 @@ async def ticker(ws) -> None:
 
 def test_trace_under_traffic_returns_at_once_with_records_up_to_now():
     """Counted, not timed: the trace is read while ticks keep coming, and holds every tick received so far."""
-    with Lab(ticker) as lab:
-        with lab.connect_sync() as ws:
-            received = [ws.recv(timeout=TIMEOUT) for _ in range(5)]
-            trace = lab.trace  # the ticker is still sending
-            texts = [f.text for f in trace.frames if f.sender == "server"]
-            assert texts[:5] == received  # every tick the client has, the trace has
-            more = [ws.recv(timeout=TIMEOUT) for _ in range(5)]  # and the traffic went on meanwhile
-            assert more[0] not in texts[:5]
-            later = lab.trace
-            assert len(later.frames) > len(trace.frames) >= 5
+    with Lab(ticker) as lab, lab.connect_sync() as ws:
+        received = [ws.recv(timeout=TIMEOUT) for _ in range(5)]
+        trace = lab.trace  # the ticker is still sending
+        texts = [f.text for f in trace.frames if f.sender == "server"]
+        assert texts[:5] == received  # every tick the client has, the trace has
+        more = [ws.recv(timeout=TIMEOUT) for _ in range(5)]  # and the traffic went on meanwhile
+        assert more[0] not in texts[:5]
+        later = lab.trace
+        assert len(later.frames) > len(trace.frames) >= 5
 
 
 def test_trace_inside_async_client_does_not_change_the_exchange():
@@ -76,7 +74,7 @@ def test_settle_waits_for_a_bare_socket_and_refuses_to_block_a_running_loop():
         assert any(r.what == "eof" and r.sender == "client" for r in lab.trace.filter("tcp"))
 
         async def inside_a_loop() -> None:
-            with pytest.raises(RuntimeError, match="await lab.asettle"):
+            with pytest.raises(RuntimeError, match=r"await lab\.asettle"):
                 lab.settle()
             await lab.asettle(timeout=TIMEOUT)
 

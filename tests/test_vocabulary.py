@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from wslab import Lab, Trace, build_frame, close_payload, load
-from wslab.protocol import decode_bytes as decode
+from wslab.capture.trace import Note, Record, from_json
 from wslab.diagnose import diagnose
+from wslab.protocol import decode_bytes as decode
 from wslab.protocol.enums import CloseCode, ConnState, NoteKind, Opcode, RecordKind, Sender, TcpEvent
 from wslab.protocol.problems import Problem, ProblemCode
-from wslab.capture.trace import Note, Record, from_json
 
 DATA = Path(__file__).parent / "data"
 MASK = b"\x01\x02\x03\x04"
@@ -73,12 +73,11 @@ def test_decode_errors_and_handshakes_have_codes():
 
 def test_diagnosis_matches_codes_not_wording():
     """Reword a problem: the diagnosis stays the same, because it reads the code."""
-    with Lab("echo") as lab:
-        with lab.raw() as raw:
-            raw.handshake()
-            raw.send_frame("TEXT", "Hello Server", mask=None)
-            raw.read_close()
-            raw.wait_closed()
+    with Lab("echo") as lab, lab.raw() as raw:
+        raw.handshake()
+        raw.send_frame("TEXT", "Hello Server", mask=None)
+        raw.read_close()
+        raw.wait_closed()
     trace = lab.trace
     reworded = []
     for r in trace:

@@ -8,11 +8,11 @@ decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
 import importlib.metadata
 
 from . import decode
-from .protocol import accept_key, build_frame, check_accept, close_payload, decode_bytes
-from .lab import Lab
-from .nested import allow_nested_asyncio
 from ._runtime.raw import RawClient
 from .capture.trace import Record, Trace, load
+from .lab import Lab
+from .nested import allow_nested_asyncio
+from .protocol import accept_key, build_frame, check_accept, close_payload, decode_bytes
 
 __all__ = [
     "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",

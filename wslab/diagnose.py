@@ -21,12 +21,12 @@ import html
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from .protocol import DecodeError, Frame, close_code_name
 from .capture.notes import HANDLER_RAISED
+from .capture.trace import Chunk, Record, Trace
+from .protocol import DecodeError, Frame, close_code_name
 from .protocol.enums import NoteKind, Opcode
 from .protocol.problems import Problem
 from .protocol.problems import ProblemCode as P
-from .capture.trace import Chunk, Record, Trace
 
 Severity = Literal["info", "warning", "error"]
 OTHER = {"client": "server", "server": "client"}
@@ -335,7 +335,7 @@ class _Connection:
     def _ending(self) -> list[Finding]:
         out = self._data_after_close()
         if not self.closes:
-            return out + [self._no_close()]
+            return [*out, self._no_close()]
         first = min(self.closes.values(), key=lambda r: r.t)
         self.cited.add(id(first))
         closer, peer = first.sender, OTHER[first.sender]
@@ -370,7 +370,7 @@ class _Connection:
             text = f"the {closer} closed with {_code(code)}{reason}"
         if self.disconnect is not None and closer == "server" and self.disconnect.t <= first.t:
             text += " — the lab asked the server to close"
-        return out + [self.finding(first.t, severity, text + after, rule)]
+        return [*out, self.finding(first.t, severity, text + after, rule)]
 
     def _stopped_before(self, close: Record) -> bool:
         return self.stopping is not None and self.stopping.t <= close.t

@@ -137,7 +137,7 @@ class Lab:
         self.seed = seed
         self.compression = compression
         self.path = urlsplit(target).path or "/" if target else path
-        self.server_options = dict(
+        self.server_options: dict[str, Any] = dict(
             compression=compression, ping_interval=ping_interval, ping_timeout=ping_timeout,
             close_timeout=close_timeout, max_size=max_size, subprotocols=subprotocols,
             process_request=process_request, origins=origins, **server_options,
@@ -277,9 +277,9 @@ class Lab:
         return "http" + self.url[2:]
 
     # -- clients -------------------------------------------------------------
-    def _client_options(self, kwargs: dict, base: type) -> dict:
-        options = dict(proxy=None, compression=self.compression, ping_interval=None,
-                       close_timeout=self.close_timeout)
+    def _client_options(self, kwargs: dict[str, Any], base: type) -> dict[str, Any]:
+        options: dict[str, Any] = dict(proxy=None, compression=self.compression, ping_interval=None,
+                                       close_timeout=self.close_timeout)
         if "create_connection" not in kwargs:
             connection = settling_connection(base, self._settle_client, self._asettle_client)
             if self.seed is not None:

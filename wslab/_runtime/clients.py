@@ -17,7 +17,7 @@ def settling_connection(base: type, settle: Callable[[int | None], None],
     """A subclass of websockets' ``ClientConnection`` ``base`` (sync or asyncio) that calls ``settle(port)``
     (or awaits ``asettle(port)``) with its local port once it has closed."""
     if issubclass(base, websockets.sync.client.ClientConnection):
-        class SettlingSyncConnection(base):  # type: ignore[misc, valid-type]
+        class SettlingSyncConnection(base):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 self._wslab_port = self.socket.getsockname()[1]
@@ -28,7 +28,7 @@ def settling_connection(base: type, settle: Callable[[int | None], None],
 
         return SettlingSyncConnection
 
-    class SettlingConnection(base):  # type: ignore[misc, valid-type]
+    class SettlingConnection(base):
         _wslab_port: int | None = None
 
         def connection_made(self, transport: Any) -> None:

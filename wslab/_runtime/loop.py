@@ -78,10 +78,8 @@ class LoopThread:
     def stop(self) -> None:
         # Even if the loop has not started running yet: the stop waits in its queue.
         if not self.loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
                 self.loop.call_soon_threadsafe(self.loop.stop)
-            except RuntimeError:  # closed between the check and the call
-                pass
         self.thread.join(5)
         if self.thread.is_alive():
             warnings.warn(f"wslab: the lab's loop thread {self.thread.name} did not stop within 5 s", RuntimeWarning,
@@ -134,7 +132,7 @@ def cell_key() -> tuple[Any, ...] | None:
     here = os.path.dirname(os.path.dirname(__file__))  # the wslab package
     while frame is not None and frame.f_code.co_filename.startswith(here):
         frame = frame.f_back
-    if frame is None or "ipykernel" not in frame.f_code.co_filename and "<ipython" not in frame.f_code.co_filename:
+    if frame is None or ("ipykernel" not in frame.f_code.co_filename and "<ipython" not in frame.f_code.co_filename):
         return None
     # ipykernel names a cell's code after a hash of its text; terminal IPython adds
     # the execution count (<ipython-input-N-hash>), which we drop.
@@ -151,7 +149,8 @@ def stop_previous_run_of_this_cell(lab: Stoppable) -> None:
     if lab.cell is None:
         return
     for other in list(running):
-        if other is not lab and other.cell is not None and other.cell[0] == lab.cell[0] and other.cell[1] != lab.cell[1]:
+        same_cell = other.cell is not None and other.cell[0] == lab.cell[0]
+        if other is not lab and same_cell and other.cell[1] != lab.cell[1]:
             other.stop()
 
 

@@ -16,6 +16,7 @@ a notebook cell.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
@@ -271,10 +272,8 @@ class RawClient:
     # -- ending --------------------------------------------------------------
     def send_eof(self) -> None:
         """Half-close: send a TCP FIN, and keep reading."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
     def close(self, *, reset: bool = False) -> None:
         """Close the socket (``reset=True``: abruptly, with an RST, like a client that vanishes)."""
@@ -294,4 +293,5 @@ class RawClient:
     def __repr__(self) -> str:
         state = "closed by the server" if self.closed else ("closed" if self.sock.fileno() < 0 else "open")
         status = f", response {self.response.status}" if self.response is not None else ""
-        return f"<RawClient conn {self.conn} to {self.host}:{self.port}, {state}{status}, {len(self.received)} bytes in>"
+        return (f"<RawClient conn {self.conn} to {self.host}:{self.port}, {state}{status}, "
+                f"{len(self.received)} bytes in>")

@@ -81,7 +81,8 @@ async def _finish(pending: Awaitable[Any], rest: list[Callable[..., Any]], conne
 
 def is_async(handler: Callable[..., Any]) -> bool:
     """``async def handler(ws)``, or an object whose ``__call__`` is one."""
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
+    # An object whose __call__ is async counts too (callable() cannot tell): hence the getattr.
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004
 
 
 

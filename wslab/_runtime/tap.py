@@ -17,21 +17,22 @@ a number of bytes. Each one leaves a :class:`~wslab.trace.Note` starting with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 import struct
 from collections.abc import Iterable
 from typing import Any
 
-from ..protocol import DecodeError, Frame, Handshake, WireDecoder
 from ..capture.notes import FAULT, LAB_STOPPED, REDACTED
+from ..capture.records import Chunk, Note, Tcp
+from ..capture.redact import HeadRedactor, mark_handshake
+from ..protocol import DecodeError, Frame, Handshake, WireDecoder
 from ..protocol.enums import ConnState, NoteKind, Sender, TcpEvent
 from ..protocol.problems import Problem, ProblemCode
-from ..capture.redact import HeadRedactor, mark_handshake
+from ..protocol.states import StateTracker
 from .faults import ARROW, Faults
 from .recorder import Recorder
-from ..capture.records import Chunk, Note, Tcp
-from ..protocol.states import StateTracker
 
 OTHER: dict[str, Sender] = {"client": Sender.SERVER, "server": Sender.CLIENT}
 SENDERS = (Sender.CLIENT, Sender.SERVER)
@@ -61,10 +62,8 @@ def _reset(writer: Any) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except (OSError, ValueError):
         pass
-    try:
+    with contextlib.suppress(Exception):
         writer.transport.abort()
-    except Exception:
-        pass
 
 
 @dataclasses.dataclass
@@ -87,11 +86,12 @@ class TapConnection:
     its relay writes them to the other side when the faults allow.
     """
 
-    def __init__(self, tap: Tap, conn: int, reader, writer) -> None:
+    def __init__(self, tap: Tap, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.tap = tap
         self.conn = conn
         self.client_reader, self.client_writer = reader, writer
-        self.server_reader = self.server_writer = None
+        self.server_reader: asyncio.StreamReader | None = None
+        self.server_writer: asyncio.StreamWriter | None = None
         peer = writer.get_extra_info("peername")
         #: The client's TCP port (how the lab finds the connection of a client).
         self.client_port: int | None = peer[1] if peer else None
@@ -155,7 +155,8 @@ class TapConnection:
             for sender in SENDERS:
                 for kind, text in self.tap.faults.in_effect([sender]):
                     self.record(Note(sender, f"{FAULT}{text} (in effect)", kind), t)
-            queues = {sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
+            queues: dict[str, asyncio.Queue[tuple[float, bytes | _Cut]]] = {
+                sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
             self._tasks = [
                 asyncio.create_task(self.pump(Sender.CLIENT, self.client_reader, queues["client"], self.server_writer)),
                 asyncio.create_task(self.pump(Sender.SERVER, self.server_reader, queues["server"], self.client_writer)),
@@ -172,7 +173,8 @@ class TapConnection:
             self._tasks = []
             self.done.set()
 
-    async def pump(self, sender: Sender, reader, queue: asyncio.Queue, other) -> None:
+    async def pump(self, sender: Sender, reader: asyncio.StreamReader, queue: asyncio.Queue[Any],
+                   other: asyncio.StreamWriter) -> None:
         """Read from ``sender``, record, decode, queue for the relay."""
         loop = asyncio.get_running_loop()
         while True:
@@ -185,9 +187,9 @@ class TapConnection:
                 self.dead = self.closing = True
                 t = self.tap.recorder.clock()
                 self.record(Tcp(sender, TcpEvent.RESET, type(exc).__name__), t)
-                for side in (sender, OTHER[sender]):
-                    if not self.sides[side].eof:
-                        self.record_decoded(self.decoder.eof(side), t)
+                for end in (sender, OTHER[sender]):
+                    if not self.sides[end].eof:
+                        self.record_decoded(self.decoder.eof(end), t)
                 _reset(other)
                 self._cancel_others()
                 return
@@ -333,7 +335,7 @@ class TapConnection:
         t = self.tap.recorder.clock()
         self.record(Note(Sender.CLIENT, note, kind), t)
         self.record(Tcp(Sender.CLIENT, TcpEvent.RESET, note), t)
-        for sender in ("client", "server"):  # a frame cut in half shows as a truncated frame
+        for sender in SENDERS:  # a frame cut in half shows as a truncated frame
             if not self.sides[sender].eof:
                 self.record_decoded(self.decoder.eof(sender), t)
         for writer in (self.client_writer, self.server_writer):
@@ -375,6 +377,7 @@ class Tap:
         arrived, self._arrived = self._arrived, asyncio.Event()
         arrived.set()  # wakes wait_for(); later arrivals set the new event
         task = asyncio.current_task()
+        assert task is not None
         self.tasks.add(task)
         try:
             await connection.run()
@@ -394,7 +397,7 @@ class Tap:
 
         try:
             return await asyncio.wait_for(accepted(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     def find(self, *, client_port: int | None = None, upstream_port: int | None = None) -> TapConnection | None:

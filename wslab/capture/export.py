@@ -43,7 +43,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, Problem):
         return {"type": "Problem", "code": value.code.value, "rule": value.rule, "text": value.text}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"type": type(value).__name__, **{f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+        fields = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, **fields}
     if isinstance(value, bytes):
         return {"hex": value.hex()}
     if isinstance(value, (tuple, list)):

@@ -15,6 +15,7 @@ are drawn by :mod:`wslab.plot`; nothing here changes a trace after it is made.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import html
 import os
 from collections.abc import Iterable, Sequence
@@ -138,7 +139,7 @@ class Trace(Sequence[Record]):
     def table(self, *, states: bool = False) -> str:
         """A plain-text table (``states=True`` includes state changes)."""
         header = ("t (ms)", "conn", "dir", "kind", "what")
-        rows = [row for row, r in zip(self.rows(), self.records) if states or r.kind != "state"]
+        rows = [row for row, r in zip(self.rows(), self.records, strict=False) if states or r.kind != "state"]
         widths = [max(len(x[i]) for x in [header, *rows]) for i in range(4)]
         lines = ["  ".join(x[i].rjust(widths[i]) if i < 2 else x[i].ljust(widths[i]) for i in range(4)) + "  " + x[4]
                  for x in [header, *rows]]
@@ -155,11 +156,11 @@ class Trace(Sequence[Record]):
         colours = {"frame": "#e8f0fe", "handshake": "#e6f4ea", "error": "#fce8e6", "tcp": "#f1f3f4",
                    "state": "#fff8e1", "note": "#fff8e1"}
         body = []
-        for (t, conn, direction, kind, what), r in zip(self.rows(), self.records):
+        for (t, conn, direction, kind, what), r in zip(self.rows(), self.records, strict=False):
             if r.kind == "state":
                 continue
             rejected = r.kind == "handshake" and r.status not in (None, 101)  # a refused handshake (§4.4)
-            bad = r.kind == "error" or getattr(r.event, "problems", ()) or rejected
+            bad = r.kind == "error" or bool(getattr(r.event, "problems", ())) or rejected
             colour = "#fce8e6" if bad else colours[kind]
             body.append(f'<tr style="background:{colour}"><td style="text-align:right">{t}</td>'
                         f'<td>{conn}</td><td>{direction}</td><td>{kind}</td>'
@@ -172,7 +173,7 @@ class Trace(Sequence[Record]):
         out = []
         for r in self.records:
             row = {"t": r.t, "conn": r.conn, "kind": r.kind}
-            for f in dataclasses.fields(r.event):  # type: ignore[arg-type]
+            for f in dataclasses.fields(r.event):
                 value = getattr(r.event, f.name)
                 if f.name in ("fields", "accept", "headers"):
                     value = plain(value)
@@ -215,14 +216,14 @@ class Trace(Sequence[Record]):
         write_pcap(self.chunks, self.records, path, server_port=server_port, started=self.started or 0.0)
 
 
-def _valid(enum: type, value: str | None, what: str) -> Any:
+def _valid(kind: type[enum.Enum], value: str | None, what: str) -> Any:
     """``value`` as a member of ``enum`` (None stays None), or ValueError listing the valid values."""
     if value is None:
         return None
     try:
-        return enum(value)
+        return kind(value)
     except ValueError:
-        valid = ", ".join(str(member) for member in enum)
+        valid = ", ".join(str(member) for member in kind)
         raise ValueError(f"unknown {what} {value!r}; {what}s: {valid}") from None
 
 

@@ -7,6 +7,7 @@ own HTTP parser (:mod:`wslab.protocol.http`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import email.utils
 import time
@@ -69,10 +70,8 @@ class Feed:
         """Updates from number ``since`` on; with ``wait``, wait up to that long for one."""
         if wait > 0 and len(self.messages) <= since:
             async with self.changed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.changed.wait_for(lambda: len(self.messages) > since), wait)
-                except asyncio.TimeoutError:
-                    pass
         return self.messages[since:]
 
 
@@ -226,10 +225,8 @@ class HttpClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 __all__ = ["LONG_POLL_TIMEOUT", "Feed", "HttpClient", "Request", "UpdateServer", "parse_request", "response_bytes",

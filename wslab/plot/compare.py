@@ -40,14 +40,16 @@ def plot_comparison(result: Comparison, *, ax: Axes | None = None, **kwargs: Any
 
         fig = plt.figure(figsize=(8.5, 4.8), layout="constrained")
         ax = fig.add_subplot()
-    state = getattr(ax, "_wslab_comparison", None)
+    # What earlier calls drew on this Axes (a second comparison adds to the picture).
+    state: dict[str, Any] | None = getattr(ax, "_wslab_comparison", None)
     first = state is None
-    if first:
-        state = ax._wslab_comparison = {"rtt": result.rtt, "labels": [], "runs": []}
+    if state is None:
+        state = {"rtt": result.rtt, "labels": [], "runs": []}
+        setattr(ax, "_wslab_comparison", state)  # noqa: B010 -- an attribute matplotlib does not declare
     state["runs"].append(result)
     tag = "" if result.rtt == state["rtt"] else f", rtt {result.rtt * 1000:g} ms"
     _log_axes(ax)
-    dot_kw = dict(s=14, alpha=0.45, linewidths=0, zorder=3)
+    dot_kw: dict[str, Any] = dict(s=14, alpha=0.45, linewidths=0, zorder=3)
     dot_kw.update(kwargs)
     for r in result:
         colour = COLORS.get(r.method, "#4d5656")
@@ -143,7 +145,7 @@ def _place_labels(ax, labels: list) -> None:
     for k in range(len(placed) - 1, -1, -1):  # then push up from the bottom
         floor = step / 2 if k == len(placed) - 1 else placed[k + 1] + step
         placed[k] = max(placed[k], floor)
-    for (_, i), frac in zip(wanted, placed):
+    for (_, i), frac in zip(wanted, placed, strict=False):
         labels[i][0].xyann = (1.03, frac)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..capture.records import Note, Record, Tcp
-from ..protocol import DecodeError, Frame, Handshake, close_code_name
+from ..protocol import DecodeError, Frame, Handshake, Problem, ProblemCode, close_code_name
 from .style import ARROW_AT, COLORS, CONTROL_OPCODES, DATA_OPCODES, GREY, MAX_CHARS
 from .text import clean, cut, first_fitting, fit, fmt_bytes, fmt_dt, wrap
+
 
 def _payload_preview(frame: Frame) -> tuple[str, bool]:
     """The payload as text (without quotes) and True, or as hex bytes and False."""
@@ -37,10 +39,14 @@ def _frame_family(frame: Frame) -> str:
     return "error"  # reserved opcodes
 
 
+def _quoted(head: str, text: str) -> str:
+    return f'{head} "{text}"'
+
+
 def _frame_label(frame: Frame, width_pt: float, size: float) -> str:
     """``TEXT "Hello Server" (12 B, masked)``, ``CLOSE 1000 (normal closure)``, ``PING`` ..."""
     op = frame.opcode
-    head = op
+    head = str(op)
     if not frame.fin:
         head += " fin=0"
     elif op == "CONTINUATION":
@@ -55,7 +61,7 @@ def _frame_label(frame: Frame, width_pt: float, size: float) -> str:
             return first_fitting(heads, width_pt, size)
         reason = clean(frame.close_reason)
         for h in heads:
-            label, kept = fit(lambda s, h=h: f'{h} "{s}"', reason, width_pt, size)
+            label, kept = fit(functools.partial(_quoted, h), reason, width_pt, size)
             if kept >= min(len(reason), 10):
                 return label
         return label
@@ -160,7 +166,7 @@ def row_labels(items: Sequence[Item], records: Sequence[Record], labels: Sequenc
         raise ValueError(
             f"labels: got {len(labels)} labels for {len(events)} events; give one per event (every record whose "
             f"kind is not 'state', in time order, after conn=), with '' for events that need no label")
-    by_record = {id(r): text for r, text in zip(events, labels)}
+    by_record = {id(r): text for r, text in zip(events, labels, strict=False)}
     out = []
     for item in items:
         texts = [by_record.get(id(r), "") for r in item.records]
@@ -252,7 +258,8 @@ def _handshake_spec(h: Handshake, width_pt: float, size: float) -> tuple[Spec, s
         line = f"{h.status} {h.reason}" if h.status is not None else h.start_line
         candidates = [line, str(h.status)]
         if h.accept is not None and not h.accept.ok:
-            problems.insert(0, "Sec-WebSocket-Accept does not match the key (RFC 6455 §4.2.2)")
+            problems.insert(0, Problem(ProblemCode.ACCEPT_MISMATCH, "Sec-WebSocket-Accept does not match the key",
+                                       "RFC 6455 §4.2.2"))
         bad = h.status != 101 or bool(problems)
     detail = _problems_text(problems)
     if detail is None and h.body:

@@ -15,6 +15,7 @@ from .rows import conn_filter
 from .style import GREY
 from .text import fmt_bytes
 
+
 def _header_len(frame: Frame) -> int:
     if frame.wire and len(frame.wire) >= frame.length:
         return len(frame.wire) - frame.length
@@ -50,8 +51,8 @@ def sizes(
         ax = fig.add_subplot()
     x = list(range(1, n + 1))
     sign = [1 if f.sender == "client" else -1 for f in frames]
-    header = [_header_len(f) * s for f, s in zip(frames, sign)]
-    payload = [f.length * s for f, s in zip(frames, sign)]
+    header = [_header_len(f) * s for f, s in zip(frames, sign, strict=False)]
+    payload = [f.length * s for f, s in zip(frames, sign, strict=False)]
     dark = {"client": "#1f5fbf", "server": "#c25e00"}
     light = {"client": "#9dbbe8", "server": "#f4c08a"}
     bar_kw: dict[str, Any] = dict(width=0.8, edgecolor="white", linewidth=0.5) if n <= 60 else \
@@ -80,7 +81,7 @@ def sizes(
         ax.spines[side].set_visible(False)
 
     def total(side: str, values: list[int]) -> int:
-        return sum(abs(v) for f, v in zip(frames, values) if f.sender == side)
+        return sum(abs(v) for f, v in zip(frames, values, strict=False) if f.sender == side)
 
     handles = []
     for side, arrow in (("client", "client→server"), ("server", "server→client")):

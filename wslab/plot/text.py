@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -70,10 +71,8 @@ def fonts_for(family: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[int]]
     chain = family + tuple(name for name in FALLBACK_FONTS if name in installed and name not in family)
     chars: set[int] = set()
     for path in {findfont(FontProperties(family=[name])) for name in chain}:
-        try:
+        with contextlib.suppress(Exception):  # an unreadable font file: its characters don't count
             chars.update(get_font(path).get_charmap())
-        except Exception:  # pragma: no cover - unreadable font file
-            pass
     return chain, frozenset(chars or range(0x20, 0x7F))
 
 
@@ -158,4 +157,5 @@ def wrap(text: str, width_pt: float, size: float, max_lines: int = DETAIL_LINES)
     return lines
 
 
-__all__ = ["FALLBACK_FONTS", "clean", "cut", "first_fitting", "fit", "fmt_bytes", "fmt_dt", "fonts", "text_width", "wrap"]
+__all__ = ["FALLBACK_FONTS", "clean", "cut", "first_fitting", "fit", "fmt_bytes", "fmt_dt", "fonts", "text_width",
+           "wrap"]

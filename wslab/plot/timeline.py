@@ -82,11 +82,13 @@ class _Painter:
         sign = 1 if right else -1
         tail, head = x0 + sign * BAND / 2, x1 - sign * BAND / 2
         # The label's corner sits GAP_PT above the arrow; relpos puts the arrow's tail back on the row.
-        props = dict(arrowstyle=spec.style, color=spec.color, lw=spec.lw, linestyle=spec.ls, shrinkA=0, shrinkB=0,
+        props: dict[str, Any] = dict(arrowstyle=spec.style, color=spec.color, lw=spec.lw, linestyle=spec.ls,
+                                     shrinkA=0, shrinkB=0,
                      patchA=None, relpos=(0.0 if right else 1.0, -GAP_PT / (1.01 * self.size)),
                      mutation_scale=self.size * 1.3)
         props.update(self.arrow_kw)
-        kw = dict(xy=(head, item.y), xycoords="data", xytext=(tail, item.y), textcoords=self.shift(GAP_PT),
+        kw: dict[str, Any] = dict(xy=(head, item.y), xycoords="data", xytext=(tail, item.y),
+                                  textcoords=self.shift(GAP_PT),
                   ha="left" if right else "right", va="bottom", color=spec.color, fontsize=self.size,
                   fontweight=spec.weight, fontfamily=self.family, gid=spec.gid, parse_math=False,
                   arrowprops=props, annotation_clip=False, zorder=4)
@@ -102,7 +104,7 @@ class _Painter:
         self.ax.plot([x], [item.y], marker=spec.marker, color=spec.color, markersize=9, mew=2.2, zorder=6,
                      linestyle="none", gid=f"{spec.gid}-marker")
         x_text = x + sign * (BAND / 2 + 0.08)
-        kw = dict(xy=(x_text, item.y), xycoords=self.shift(GAP_PT), ha="left" if right else "right",
+        kw: dict[str, Any] = dict(xy=(x_text, item.y), xycoords=self.shift(GAP_PT), ha="left" if right else "right",
                   va="bottom", color=spec.color, fontsize=self.size, fontweight=spec.weight,
                   fontfamily=self.family, gid=spec.gid, parse_math=False, annotation_clip=False, zorder=4)
         kw.update(self.text_kw)
@@ -244,7 +246,9 @@ def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str
         x_hi = max(x_hi, x_last + col_pt / pt_per_x)
     else:
         pos = ax.get_position()
-        width_pt = 72.0 * pos.width * ax.figure.get_figwidth()
+        figure = ax.get_figure(root=True)
+        assert figure is not None
+        width_pt = 72.0 * pos.width * figure.get_figwidth()
         x_hi0 = x_hi
         for _ in range(8):  # the column takes col_pt points of the Axes' width: a fixed point
             pt_per_x = width_pt / (x_hi - x_lo)

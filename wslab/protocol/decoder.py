@@ -52,8 +52,16 @@ from .deflate import DeflateParams
 from .enums import Sender, opcode_name
 from .events import DecodeError, Event, Frame, Handshake
 from .frames import MessageAssembler, apply_mask, close_body, frame_layout, frame_problems
-from .http import METHOD_START, NOT_START_LINE, Head, parse_head, rejection_body_length, request_problems, \
-    response_problems, start_line_problem
+from .http import (
+    METHOD_START,
+    NOT_START_LINE,
+    Head,
+    parse_head,
+    rejection_body_length,
+    request_problems,
+    response_problems,
+    start_line_problem,
+)
 from .problems import Problem
 from .problems import ProblemCode as P
 from .render import as_bytes, plural
@@ -250,7 +258,7 @@ class StreamDecoder:
         if self.sender is Sender.CLIENT:
             assert parsed.method is not None
             problems = request_problems(parsed.method, parsed.version, parsed.headers)
-            events.append(Handshake(self.sender, offset, head, problems=tuple(problems), **parsed.fields()))
+            events.append(parsed.handshake(self.sender, offset, head, problems=tuple(problems)))
             self.state = "frames"
             return True
         status = parsed.status
@@ -260,7 +268,7 @@ class StreamDecoder:
             self.state = "frames"
             return True
         if 100 <= status < 200:  # interim response (e.g. 100 Continue): another head follows
-            events.append(Handshake(self.sender, offset, head, **parsed.fields()))
+            events.append(parsed.handshake(self.sender, offset, head))
             return True
         return self._rejection(parsed, head, offset, events)
 
@@ -307,7 +315,7 @@ class StreamDecoder:
             self.negotiated = negotiated
             if self.deflate is None:
                 self.deflate = negotiated["server"]
-        return Handshake(self.sender, offset, raw, accept=accept, problems=tuple(problems), **head.fields())
+        return head.handshake(self.sender, offset, raw, accept=accept, problems=tuple(problems))
 
     def _rejection(self, head: Head, raw: bytes, offset: int, events: list[Event]) -> bool:
         """Any final status but 101: read the body, then stop (RFC 6455 §4.1, §4.4)."""
@@ -317,8 +325,8 @@ class StreamDecoder:
         self._pending_offset = offset
         self._body_length = length
         if length is not None and self.max_frame is not None and length > self.max_frame:
-            problems.append(Problem(P.BODY_TOO_LARGE,
-                                    f"body of {length} bytes not read: over max_frame={self.max_frame} (decoder limit)"))
+            problems.append(Problem(P.BODY_TOO_LARGE, f"body of {length} bytes not read: over "
+                                    f"max_frame={self.max_frame} (decoder limit)"))
             self._body_length = 0
         if self._body_length == 0:
             events.append(self._finish_body(b""))
@@ -331,8 +339,7 @@ class StreamDecoder:
         assert self._pending is not None
         head, raw, problems = self._pending
         self._pending = None
-        return Handshake(self.sender, self._pending_offset, raw + body, body=body, problems=(*problems, *extra),
-                         **head.fields())
+        return head.handshake(self.sender, self._pending_offset, raw + body, body=body, problems=(*problems, *extra))
 
     def _step_body(self, events: list[Event], eof: bool) -> bool:
         avail = self._avail()

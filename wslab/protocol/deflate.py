@@ -41,15 +41,18 @@ def parse_deflate(value: str) -> tuple[dict[str, DeflateParams] | None, list[Pro
             name, raw = name.strip().lower(), raw.strip().strip('"')
             side, _, param = name.partition("_")
             if side not in options or param not in ("no_context_takeover", "max_window_bits"):
-                problems.append(Problem(P.DEFLATE_UNKNOWN_PARAMETER, f"unknown permessage-deflate parameter {name!r}", "RFC 7692 §7.1"))
+                problems.append(Problem(P.DEFLATE_UNKNOWN_PARAMETER, f"unknown permessage-deflate parameter {name!r}",
+                                        "RFC 7692 §7.1"))
             elif param == "no_context_takeover":
                 if equals:
-                    problems.append(Problem(P.DEFLATE_BAD_PARAMETER, f"{name} takes no value, got {raw!r}", "RFC 7692 §7.1.1"))
+                    problems.append(Problem(P.DEFLATE_BAD_PARAMETER, f"{name} takes no value, got {raw!r}",
+                                            "RFC 7692 §7.1.1"))
                 options[side]["no_context_takeover"] = True
             elif raw.isdigit() and 8 <= int(raw) <= 15:
                 options[side]["window_bits"] = int(raw)
             else:
-                problems.append(Problem(P.DEFLATE_BAD_PARAMETER, f"{name}={raw!r} in a response must be 8-15", "RFC 7692 §7.1.2"))
+                problems.append(Problem(P.DEFLATE_BAD_PARAMETER, f"{name}={raw!r} in a response must be 8-15",
+                                        "RFC 7692 §7.1.2"))
         return {side: DeflateParams(**opts) for side, opts in options.items()}, problems
     return None, problems
 

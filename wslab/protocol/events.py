@@ -18,6 +18,7 @@ from .enums import Opcode, Sender
 from .frames import Field
 from .problems import Problem
 
+
 @dataclasses.dataclass(frozen=True)
 class AcceptCheck:
     """RFC 6455 §4.2.2 step 5.4: how Sec-WebSocket-Accept is derived.

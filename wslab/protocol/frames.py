@@ -253,4 +253,5 @@ class MessageAssembler:
         return inflated
 
 
-__all__ = ["Field", "MessageAssembler", "apply_mask", "close_body", "close_code_problem", "frame_layout", "frame_problems"]
+__all__ = ["Field", "MessageAssembler", "apply_mask", "close_body", "close_code_problem", "frame_layout",
+           "frame_problems"]

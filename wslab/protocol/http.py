@@ -52,12 +52,16 @@ def upgrade_problems(headers: Headers, section: str) -> list[Problem]:
     if not upgrade:
         problems.append(Problem(P.MISSING_UPGRADE, "missing Upgrade header", f"RFC 6455 {section}"))
     elif "websocket" not in tokens(headers, "Upgrade"):
-        problems.append(Problem(P.UPGRADE_NOT_WEBSOCKET, f"Upgrade header {', '.join(upgrade)!r} does not contain websocket", f"RFC 6455 {section}"))
+        problems.append(Problem(P.UPGRADE_NOT_WEBSOCKET,
+                                f"Upgrade header {', '.join(upgrade)!r} does not contain websocket",
+                                f"RFC 6455 {section}"))
     connection = values(headers, "Connection")
     if not connection:
         problems.append(Problem(P.MISSING_CONNECTION, "missing Connection header", f"RFC 6455 {section}"))
     elif "upgrade" not in tokens(headers, "Connection"):
-        problems.append(Problem(P.CONNECTION_NOT_UPGRADE, f"Connection header {', '.join(connection)!r} does not contain Upgrade", f"RFC 6455 {section}"))
+        problems.append(Problem(P.CONNECTION_NOT_UPGRADE,
+                                f"Connection header {', '.join(connection)!r} does not contain Upgrade",
+                                f"RFC 6455 {section}"))
     return problems
 
 
@@ -69,7 +73,8 @@ def request_problems(method: str, version: str, headers: Headers) -> list[Proble
     if method != "GET":
         problems.append(Problem(P.METHOD_NOT_GET, f"request method is {method}, must be GET", "RFC 6455 §4.2.1"))
     if not version_at_least_11(version):
-        problems.append(Problem(P.HTTP_VERSION_TOO_OLD, f"{version} request, must be HTTP/1.1 or later", "RFC 6455 §4.2.1"))
+        problems.append(Problem(P.HTTP_VERSION_TOO_OLD, f"{version} request, must be HTTP/1.1 or later",
+                                "RFC 6455 §4.2.1"))
     if not values(headers, "Host"):
         problems.append(Problem(P.MISSING_HOST, "missing Host header", "RFC 6455 §4.2.1"))
     problems += upgrade_problems(headers, "§4.2.1")
@@ -82,14 +87,16 @@ def request_problems(method: str, version: str, headers: Headers) -> list[Proble
         except (ValueError, binascii.Error, UnicodeEncodeError):
             ok = False
         if not ok:
-            problems.append(Problem(P.BAD_KEY, f"Sec-WebSocket-Key {keys[0]!r} is not base64 of 16 bytes", "RFC 6455 §4.2.1"))
+            problems.append(Problem(P.BAD_KEY, f"Sec-WebSocket-Key {keys[0]!r} is not base64 of 16 bytes",
+                                    "RFC 6455 §4.2.1"))
         if len(keys) > 1:
             problems.append(Problem(P.DUPLICATE_KEY, "more than one Sec-WebSocket-Key header", "RFC 6455 §11.3.1"))
     versions = values(headers, "Sec-WebSocket-Version")
     if not versions:
         problems.append(Problem(P.MISSING_VERSION, "missing Sec-WebSocket-Version header", "RFC 6455 §4.2.1"))
     elif versions[0].strip() != "13":
-        problems.append(Problem(P.UNSUPPORTED_VERSION, f"Sec-WebSocket-Version is {versions[0]!r}, must be 13", "RFC 6455 §4.2.1"))
+        problems.append(Problem(P.UNSUPPORTED_VERSION, f"Sec-WebSocket-Version is {versions[0]!r}, must be 13",
+                                "RFC 6455 §4.2.1"))
     return problems
 
 
@@ -104,11 +111,13 @@ def not_offered(request: Headers, response: Headers) -> list[Problem]:
     offered = set(names(request))
     for name in names(response):
         if name not in offered:
-            problems.append(Problem(P.EXTENSION_NOT_OFFERED, f"extension {name!r} was not offered in the request", "RFC 6455 §4.1"))
+            problems.append(Problem(P.EXTENSION_NOT_OFFERED, f"extension {name!r} was not offered in the request",
+                                    "RFC 6455 §4.1"))
     protocols = {p.strip() for value in values(request, "Sec-WebSocket-Protocol") for p in value.split(",")}
     for chosen in values(response, "Sec-WebSocket-Protocol"):
         if chosen.strip() not in protocols:
-            problems.append(Problem(P.SUBPROTOCOL_NOT_OFFERED, f"subprotocol {chosen!r} was not offered in the request", "RFC 6455 §4.1"))
+            problems.append(Problem(P.SUBPROTOCOL_NOT_OFFERED, f"subprotocol {chosen!r} was not offered in the request",
+                                    "RFC 6455 §4.1"))
     return problems
 
 
@@ -144,14 +153,12 @@ class Head:
             return connection == "keep-alive"
         return connection != "close"
 
-    def fields(self) -> dict[str, object]:
-        """The fields a :class:`~wslab.protocol.events.Handshake` takes from the head."""
-        out: dict[str, object] = {"start_line": self.start_line, "headers": self.headers, "version": self.version}
-        if self.status is None:
-            out.update(method=self.method, path=self.path)
-        else:
-            out.update(status=self.status, reason=self.reason)
-        return out
+    def handshake(self, sender: Sender, offset: int, raw: bytes, *, body: bytes = b"",
+                  accept: AcceptCheck | None = None, problems: tuple[Problem, ...] = ()) -> Handshake:
+        """The :class:`~wslab.protocol.events.Handshake` this head is, sent by ``sender`` at ``offset``."""
+        return Handshake(sender, offset, raw, self.start_line, self.headers, self.version, method=self.method,
+                         path=self.path, status=self.status, reason=self.reason, body=body, accept=accept,
+                         problems=problems)
 
 
 def start_line_problem(line: bytes, sender: Sender) -> Problem | None:

@@ -64,11 +64,12 @@ def preview(data: bytes | str | None, limit: int = 24) -> str:
     if data is None:
         return ""
     if isinstance(data, bytes):
+        raw = data
         try:
-            data = data.decode("utf-8")
+            data = raw.decode("utf-8")
         except UnicodeDecodeError:
-            text = data[:limit // 2].hex(" ")
-            return text + (" …" if len(data) > limit // 2 else "")
+            shown = raw[:limit // 2].hex(" ")
+            return shown + (" …" if len(raw) > limit // 2 else "")
     text = repr(data[:limit])
     return text[:-1] + "…'" if len(data) > limit else text
 
@@ -297,7 +298,7 @@ def _dump_rows(key: str, base: int | None, data: bytes, label: str, meaning: str
         keep_head = max(1, max_bytes // per_row - 1)
         last = starts[-1]
         elided = last - starts[keep_head]
-        starts = starts[:keep_head] + [last]
+        starts = [*starts[:keep_head], last]
     rows: list[_Row] = []
     for i, start in enumerate(starts):
         chunk = data[start : start + per_row]
