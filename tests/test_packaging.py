@@ -31,3 +31,20 @@ def test_typed_and_data_files_are_in_the_package():
 def test_install_tools_never_aborts_make_test():
     script = (ROOT / "scripts" / "install-tools").read_text()
     assert "exit 1" not in script
+
+
+def test_public_api_and_the_decode_module():
+    """``wslab.decode`` is the module (never a function hiding it); calling it still decodes."""
+    import types
+
+    import wslab.decode
+
+    assert isinstance(wslab.decode, types.ModuleType) and wslab.decode.CLOSE_CODES[1000] == "normal closure"
+    (frame,) = wslab.decode(b"\x81\x02hi", "server")
+    assert frame.text == "hi" and wslab.decode_bytes(b"\x81\x02hi", "server") == [frame]
+    assert sorted(wslab.__all__) == ["Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio",
+                                     "build_frame", "check_accept", "close_payload", "decode", "decode_bytes", "load"]
+    from wslab.tap import StateTracker  # the old homes still answer
+    from wslab.trace import Trace, describe  # noqa: F401
+
+    assert StateTracker().connected()[0].state == "CONNECTING"

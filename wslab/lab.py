@@ -49,6 +49,7 @@ import websockets.sync.client
 from . import handlers
 from ._runtime.clients import settling_connection
 from ._runtime.faults import ARROW, Faults
+from ._runtime.faults import senders as _senders
 from ._runtime.loop import LoopThread, cell_key, stop_previous_run_of_this_cell
 from ._runtime.loop import running as _running
 from ._runtime.recorder import Recorder
@@ -69,16 +70,6 @@ T = TypeVar("T")
 NOT_RUNNING = "the lab is not running; call lab.start() or use 'with Lab(...) as lab:'"
 #: Seconds a lab client's close waits, at most, for the tap to see its connection end.
 CLIENT_SETTLE = 2.0
-
-
-def _senders(direction: str) -> tuple[str, ...]:
-    """``"client"`` (client → server), ``"server"`` (server → client) or ``"both"``."""
-    if direction == "both":
-        return ("client", "server")
-    if direction in ("client", "server"):
-        return (direction,)
-    raise ValueError(f"direction must be 'client' (client → server), 'server' (server → client) or 'both', "
-                     f"not {direction!r}")
 
 
 class Lab:
@@ -584,19 +575,7 @@ class Lab:
 
         Raises TimeoutError after ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self.recorder.changed:
-            while True:
-                records = self.recorder.records
-                for record in records[seen:]:
-                    if predicate(record):
-                        return record
-                seen = len(records)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no matching record within {timeout} s")
-                self.recorder.changed.wait(remaining)
+        return self.recorder.wait_for(predicate, timeout)
 
     def diagnose(self) -> Findings:
         """How each connection ended and what went wrong, in plain words (``lab.trace.diagnose()``)."""

@@ -56,4 +56,14 @@ class Faults:
         return out
 
 
-__all__ = ["ARROW", "Faults"]
+def senders(direction: str) -> tuple[str, ...]:
+    """``"client"`` (client → server), ``"server"`` (server → client) or ``"both"``."""
+    if direction == "both":
+        return ("client", "server")
+    if direction in ("client", "server"):
+        return (direction,)
+    raise ValueError(f"direction must be 'client' (client → server), 'server' (server → client) or 'both', "
+                     f"not {direction!r}")
+
+
+__all__ = ["ARROW", "Faults", "senders"]

@@ -76,6 +76,24 @@ class Recorder:
             self.last_change = time.monotonic()
             self.changed.notify_all()
 
+    def wait_for(self, predicate: Callable[[Record], bool], timeout: float) -> Record:
+        """The first record (recorded so far or from now on) for which ``predicate`` is true.
+
+        Raises TimeoutError after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self.changed:
+            while True:
+                for record in self.records[seen:]:
+                    if predicate(record):
+                        return record
+                seen = len(self.records)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no matching record within {timeout} s")
+                self.changed.wait(remaining)
+
     def __len__(self) -> int:
         with self.changed:
             return len(self.records)
