@@ -529,6 +529,14 @@ class Lab:
     def _busy(self) -> bool:
         return self.tap is not None and any(c.busy() for c in self.tap.active())
 
+    def _client_conn(self, port: int, timeout: float) -> int | None:
+        """The connection number of the client on ``port``, once the tap has accepted it (None: not in time)."""
+        tap, loop_thread = self.tap, self.loop_thread
+        if tap is None or loop_thread is None:
+            return None
+        found = loop_thread.run(tap.wait_for(client_port=port, timeout=timeout), timeout=timeout + 1)
+        return found.conn if found is not None else None
+
     def _settle_client(self, port: int | None) -> None:
         """Wait until the tap has seen the end of the lab's client on ``port`` (a client's close calls this)."""
         loop_thread = self.loop_thread

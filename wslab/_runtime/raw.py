@@ -22,12 +22,9 @@ import struct
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..protocol import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
-
-if TYPE_CHECKING:
-    from ..lab import Lab
 
 #: RFC 6455 §1.3's sample nonce; its Sec-WebSocket-Accept is ``s3pPLMBiTxaQ9kYGzzhZRbK+xOo=``.
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -35,6 +32,20 @@ SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 SAMPLE_MASK = b"\x37\xfa\x21\x3d"
 
 Headers = Mapping[str, "str | None"] | Iterable[tuple[str, "str | None"]]
+
+
+class Through(Protocol):
+    """What a raw client needs from the lab it goes through (a :class:`~wslab.Lab`)."""
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def _client_conn(self, port: int, timeout: float) -> int | None: ...
+
+    def _settle_client(self, port: int | None) -> None: ...
 
 
 class RawClient:
@@ -54,7 +65,7 @@ class RawClient:
         closed: the server has closed (or reset) the TCP connection.
     """
 
-    def __init__(self, lab: Lab, *, timeout: float = 2.0) -> None:
+    def __init__(self, lab: Through, *, timeout: float = 2.0) -> None:
         if not lab.running or lab.port is None:
             raise RuntimeError("the lab is not running; call lab.start() or use 'with Lab(...) as lab:'")
         self.lab = lab
@@ -75,15 +86,11 @@ class RawClient:
         self.conn = self._find_conn()
 
     def _find_conn(self) -> int:
-        tap, loop_thread = self.lab.tap, self.lab.loop_thread
-        found = None
-        if tap is not None and loop_thread is not None:
-            found = loop_thread.run(tap.wait_for(client_port=self.local_address[1], timeout=self.timeout),
-                                    timeout=self.timeout + 1)
-        if found is None:
+        conn = self.lab._client_conn(self.local_address[1], self.timeout)
+        if conn is None:
             self.sock.close()
             raise TimeoutError(f"the lab's tap did not accept this connection within {self.timeout} s")
-        return found.conn
+        return conn
 
     # -- writing -------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
