@@ -1,6 +1,6 @@
 """Explain, in plain words, how each connection in a trace ended and what went wrong.
 
-Sans-I/O: :func:`diagnose` reads a :class:`~wslab.trace.Trace` (from a lab or
+Sans-I/O: :func:`diagnose` reads a :class:`~wslab.capture.trace.Trace` (from a lab or
 loaded from a file) and returns :class:`Finding` records; it never touches a
 socket. It reads what crossed the wire -- handshakes, frames and their
 ``problems``, TCP events -- and the notes the lab leaves when it injects a

@@ -18,9 +18,9 @@ Threads, and who owns what -- one rule:
   reaches them only through :meth:`LoopThread.run` / :meth:`LoopThread.call`,
   which run the code on the loop and wait for it (``trio.from_thread.run``'s
   discipline); coroutines use ``run_coroutine_threadsafe`` and await it.
-* The :class:`~wslab.tap.Recorder` is the one object the threads share: one lock
-  guards it, writers append whole steps (:meth:`~wslab.tap.Recorder.add_many`),
-  readers take a :meth:`~wslab.tap.Recorder.snapshot`.
+* The :class:`~wslab._runtime.recorder.Recorder` is the one object the threads share: one lock
+  guards it, writers append whole steps (:meth:`~wslab._runtime.recorder.Recorder.add_many`),
+  readers take a :meth:`~wslab._runtime.recorder.Recorder.snapshot`.
 * The server's connections, registered by handlers on the loop or on a sync
   server's threads, sit behind their own small lock.
 
@@ -302,7 +302,7 @@ class Lab:
     def raw(self, *, timeout: float = 2.0) -> RawClient:
         """A plain TCP client through the tap, for hand-made bytes: ``with lab.raw() as raw:``.
 
-        See :class:`~wslab.raw.RawClient`: ``raw.handshake()``, ``raw.send_frame(...)``,
+        See :class:`~wslab._runtime.raw.RawClient`: ``raw.handshake()``, ``raw.send_frame(...)``,
         ``raw.read_close()`` ... Every read waits at most ``timeout`` seconds.
         """
         from ._runtime.raw import RawClient
@@ -312,7 +312,7 @@ class Lab:
     def conn_of(self, client: Any) -> int:
         """The connection number (``conn`` in the trace) of an open ``client``.
 
-        ``client`` is a :class:`~wslab.raw.RawClient`, a ``websockets`` client
+        ``client`` is a :class:`~wslab._runtime.raw.RawClient`, a ``websockets`` client
         connection (sync or asyncio) or a connected socket.
         """
         number = getattr(client, "conn", None)

@@ -155,7 +155,7 @@ class RawClient:
 
     def send_frame(self, opcode: str | int, payload: bytes | str = b"", *, mask: bytes | None = SAMPLE_MASK,
                    **options: Any) -> bytes:
-        """Build one frame with :func:`~wslab.decode.build_frame`, send it and return its bytes.
+        """Build one frame with :func:`~wslab.protocol.build.build_frame`, send it and return its bytes.
 
         Client frames are masked (RFC 6455 §5.1) with a fixed key by default;
         ``mask=None`` sends it unmasked. ``options`` are ``build_frame``'s:

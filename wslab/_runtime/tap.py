@@ -2,7 +2,7 @@
 
 The tap listens on its own port and relays each accepted connection to the
 upstream server. Every chunk read in either direction is timestamped, kept,
-fed to the :class:`~wslab.decode.WireDecoder` and then relayed unchanged, so
+fed to the :class:`~wslab.protocol.decoder.WireDecoder` and then relayed unchanged, so
 whatever the decoder cannot parse still reaches the other side. End-of-stream
 is passed on with ``write_eof()`` (``websockets`` half-closes TCP after the
 closing handshake, RFC 6455 §7.1.1), and resets are passed on as resets.
@@ -10,7 +10,7 @@ closing handshake, RFC 6455 §7.1.1), and resets are passed on as resets.
 Faults are injected here, between reading and relaying: latency and jitter,
 a paused direction, dropped frames (the tap then relays whole frames only,
 cutting at the decoder's frame boundaries), and a cut connection, now or after
-a number of bytes. Each one leaves a :class:`~wslab.trace.Note` starting with
+a number of bytes. Each one leaves a :class:`~wslab.capture.records.Note` of its kind, whose text starts with
 :data:`FAULT` in the trace.
 """
 

@@ -1,6 +1,6 @@
 """What the lab's notes say, and what they are about.
 
-A :class:`~wslab.trace.Note` carries a :class:`NoteKind` for code (the diagnosis
+A :class:`~wslab.capture.records.Note` carries a :class:`NoteKind` for code (the diagnosis
 matches kinds, never wording) and a text for people. The texts below are the
 ones the tap and the lab write; they are presentation only.
 """

@@ -2,8 +2,8 @@
 
 A :class:`Trace` is a list of :class:`Record` objects. Each record carries the
 time ``t`` (seconds since the lab started), the connection number ``conn`` and
-one event: a decoded :class:`~wslab.decode.Handshake`, :class:`~wslab.decode.Frame`
-or :class:`~wslab.decode.DecodeError`, a :class:`Tcp` event from the tap, a
+one event: a decoded :class:`~wslab.protocol.events.Handshake`, :class:`~wslab.protocol.events.Frame`
+or :class:`~wslab.protocol.events.DecodeError`, a :class:`Tcp` event from the tap, a
 :class:`State` change or a :class:`Note`. Attribute access falls through to the
 event, so ``record.opcode`` works on a frame record (and completes in Jupyter);
 typed code reads ``record.event``.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import html
 import os
 from collections.abc import Iterable, Sequence
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would load matplo
 
 
 class Trace(Sequence[Record]):
-    """An immutable, time-ordered sequence of records, with the chunks behind them.
+    """An immutable, time-ordered sequence of records, with the chunks behind them (views are computed once).
 
     Build one with :meth:`Lab.trace <wslab.Lab.trace>` or :func:`load`. Select with
     :meth:`filter`, the :attr:`frames` shortcut, or indexing; show it as a table
@@ -91,12 +92,12 @@ class Trace(Sequence[Record]):
         chunks = [c for c in self.chunks if conn is None or c.conn == conn]
         return Trace([r for r in self.records if keep(r)], chunks, started=self.started)
 
-    @property
+    @functools.cached_property
     def frames(self) -> Trace:
         """Only the frames."""
         return self.filter("frame")
 
-    @property
+    @functools.cached_property
     def handshakes(self) -> Trace:
         """Only the handshake requests and responses."""
         return self.filter("handshake")
