@@ -507,3 +507,22 @@ def test_a_drop_switched_on_mid_frame_loses_nothing(lab):
     # the frame after it was not held back or cut.
     assert [(f.opcode, f.payload) for f in frames] == [("PONG", b"are you there?"), ("TEXT", b"Hello Client")]
     serves(lab)
+
+
+def test_pause_and_resume_wake_the_relay_across_a_restart():
+    """A paused direction waits on an event (no polling); a restarted lab, on a new loop, still wakes it."""
+    lab = Lab("echo").start()
+    try:
+        for _ in range(2):
+            lab.pause("server")
+            with lab.raw() as raw:
+                raw.send(raw.request())
+                tap_has_read(lab, raw, 0)
+                with pytest.raises(TimeoutError):
+                    raw.read_response(timeout=scaled(0.2))  # held by the lab
+                lab.resume("server")
+                assert raw.read_response(timeout=TIMEOUT).status == 101
+            lab.stop()
+            lab.start()
+    finally:
+        lab.stop()

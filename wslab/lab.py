@@ -364,6 +364,7 @@ class Lab:
         def apply() -> None:
             for name, value in changes.items():
                 setattr(self.faults, name, value)
+            self.faults.changed()
             for connection in self.tap.active() if self.tap is not None else []:
                 self.recorder.add_many(connection.conn, [Note(Sender(s), FAULT + text, kind)
                                                          for s, text, kind in notes])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import Iterable
@@ -22,8 +23,9 @@ class Faults:
         drops: opcodes (``"PONG"`` ...) of frames the tap drops, per direction.
         rng: the random source of the jitter (seeded by ``Lab(seed=...)``).
 
-    The lab replaces these containers instead of changing them in place, so
-    the tap's thread always sees a consistent value.
+    The lab replaces these containers instead of changing them in place, on
+    the tap's loop, and then calls :meth:`changed`, which wakes the relays
+    waiting in :meth:`until_resumed`.
     """
 
     latency: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -31,6 +33,22 @@ class Faults:
     paused: set[str] = dataclasses.field(default_factory=set)
     drops: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
+    _changed: asyncio.Event | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    _loop: asyncio.AbstractEventLoop | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    def changed(self) -> None:
+        """The faults changed (call on the tap's loop): wake whoever waits for a resume."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def until_resumed(self, sender: str) -> None:
+        """Return once ``sender``'s direction is not paused (at once if it is not)."""
+        while sender in self.paused:
+            loop = asyncio.get_running_loop()
+            if self._changed is None or self._loop is not loop:  # a restarted lab runs a new loop
+                self._changed, self._loop = asyncio.Event(), loop
+            await self._changed.wait()
 
     def delay(self, sender: str) -> float:
         """Seconds to hold the next chunk from ``sender``: latency plus random jitter."""

@@ -306,8 +306,7 @@ class TapConnection:
             due = side.due = max(when + delay, side.due)
             if due > loop.time():
                 await asyncio.sleep(due - loop.time())
-        while sender in faults.paused and not self.dead:
-            await asyncio.sleep(0.01)
+        await faults.until_resumed(sender)  # a kill cancels this task, so no need to watch `dead` here
         if self.dead:
             return True, False
         if isinstance(data, _Cut):
