@@ -1,11 +1,13 @@
 # Two commands for a fresh machine:
 #   make lab    installs wslab and opens the notebooks in JupyterLab
 #   make test   installs everything the tests need and runs all tests
+# and one for developers:
+#   make check  ruff, mypy and the layers' import contracts (import-linter)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test install install-lab tools fonts notebooks bench clean
+.PHONY: lab test check install install-lab install-dev tools fonts notebooks bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +21,10 @@ install-lab: $(BIN)/python
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
+# ... and the developer's checks.
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+
 # Outside tools for the real-peer tests: Debian's chromium and tshark, Node.js,
 # configurable-http-proxy from npm (JupyterHub's proxy).
 tools: fonts
@@ -31,8 +37,14 @@ fonts:
 lab: install-lab fonts
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-start-here.ipynb
 
+# Outside tools are installed when we can (root); otherwise their tests skip with a reason.
 test: install tools
 	$(BIN)/pytest
+
+check: install-dev
+	$(BIN)/ruff check wslab tests bench
+	$(BIN)/mypy wslab
+	$(BIN)/lint-imports
 
 # solutions/ (the teacher versions) is the one source; notebooks/ (the student versions) is generated
 # from it, solutions replaced by nbgrader's stub. Execute both and store their outputs (what strict nbval compares).

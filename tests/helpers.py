@@ -1,7 +1,8 @@
 """Small helpers shared by test modules (importable: pytest puts tests/ on sys.path)."""
 
-import os
 import socket
+
+from timeouts import FACTOR
 
 from wslab import Lab
 
@@ -10,12 +11,11 @@ def serves(lab: Lab) -> None:
     """The lab still answers the article's client."""
     with lab.connect_sync() as ws:
         ws.send("Hello Server")
-        assert ws.recv(timeout=2) == "Hello Client"
+        assert ws.recv(timeout=2 * FACTOR) == "Hello Client"
 
 
-# One factor for every deadline in the tests that start servers (JupyterHub, Jupyter Server):
-# WSLAB_TIMEOUT_FACTOR=3 on a slow or loaded machine. Deadlines only: nothing asserts a duration.
-TIMEOUT_FACTOR = float(os.environ.get("WSLAB_TIMEOUT_FACTOR") or 1)
+# The one factor for every deadline in the tests (WSLAB_TESTS_TIMEOUT_FACTOR, see timeouts.py).
+TIMEOUT_FACTOR = FACTOR
 
 
 def free_port() -> int:

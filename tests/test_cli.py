@@ -4,13 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from timeouts import scaled
+
 import wslab
 
 
 def test_demo_prints_the_lifecycle_and_saves_png_pcap_and_json(tmp_path):
     png, pcap, saved = tmp_path / "t.png", tmp_path / "t.pcap", tmp_path / "t.json"
     result = subprocess.run([sys.executable, "-m", "wslab", "demo", "--png", str(png), "--pcap", str(pcap),
-                             "--json", str(saved)], capture_output=True, text=True, timeout=60)
+                             "--json", str(saved)], capture_output=True, text=True, timeout=scaled(60))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "client received: 'Hello Client'" in out
@@ -30,7 +32,7 @@ def test_demo_prints_the_lifecycle_and_saves_png_pcap_and_json(tmp_path):
 
 def test_unknown_handler_is_a_clear_error():
     result = subprocess.run([sys.executable, "-m", "wslab", "serve", "--handler", "nope", "--port", "0"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=scaled(60))
     assert result.returncode != 0
     assert "unknown handler 'nope'; built-ins: echo, chat" in result.stderr
 

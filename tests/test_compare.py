@@ -1,4 +1,4 @@
-"""wslab.compare: the HTTP server and client, the relay, the measurement and its picture.
+"""wslab.compare: the HTTP server and client, the tap as the relay, the measurement and its picture.
 
 The measurement tests assert invariants that hold on any machine, however
 loaded: counts, exact byte counts, orderings that differ by an order of
@@ -16,14 +16,29 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import itertools
 
-from wslab import decode  # noqa: E402
-from wslab.compare import (  # noqa: E402
-    METHODS, Comparison, Feed, HttpClient, MethodResult, Relay, UpdateServer, parse_request, plot_comparison,
-    response_bytes, run_comparison, update_text,
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.axes import Axes
+from timeouts import eventually
+
+from wslab import decode
+from wslab._runtime.faults import Faults
+from wslab._runtime.recorder import Recorder
+from wslab._runtime.tap import Tap
+from wslab.compare import (
+    METHODS,
+    Comparison,
+    Feed,
+    HttpClient,
+    MethodResult,
+    UpdateServer,
+    parse_request,
+    plot_comparison,
+    response_bytes,
+    run_comparison,
+    update_text,
 )
 
 DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
@@ -87,7 +102,7 @@ def test_short_poll_answers_at_once_and_keeps_the_connection():
     assert after[:2] == (200, b"update 001\nupdate 002\n")
     assert missing[0] == 404
     assert requests == 3  # three requests, one TCP connection
-    status, body, request, response = after
+    _status, body, request, response = after
     assert request.startswith(b"GET /updates?since=1 HTTP/1.1\r\nHost: 127.0.0.1:")
     assert response.endswith(b"\r\n\r\n" + body)
 
@@ -130,7 +145,7 @@ def test_server_rejects_what_it_does_not_serve():
                                    "HTTP/1.1 400 Bad Request"]
 
 
-def test_relay_counts_every_byte_keeps_order_and_delays():
+def test_the_tap_as_relay_counts_every_byte_keeps_order_and_delays():
     async def main():
         async def echo(reader, writer):
             while data := await reader.read(1024):
@@ -139,7 +154,9 @@ def test_relay_counts_every_byte_keeps_order_and_delays():
             writer.close()
 
         upstream = await asyncio.start_server(echo, "127.0.0.1", 0)
-        relay = Relay(("127.0.0.1", upstream.sockets[0].getsockname()[1]), delay=0.03)
+        recorder = Recorder(time.monotonic)
+        relay = Tap(("127.0.0.1", upstream.sockets[0].getsockname()[1]), recorder,
+                    Faults(latency={"client": 0.03, "server": 0.03}))
         port = await relay.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         sent = time.monotonic()
@@ -153,7 +170,8 @@ def test_relay_counts_every_byte_keeps_order_and_delays():
         writer.close()
         await relay.stop()
         upstream.close()
-        return got, elapsed, relay.bytes
+        chunks = recorder.snapshot()[1]
+        return got, elapsed, {side: sum(len(c.data) for c in chunks if c.sender == side) for side in ("client", "server")}
 
     got, elapsed, counted = asyncio.run(main())
     assert got == b"".join(f"chunk {i};".encode() for i in range(5))
@@ -231,8 +249,8 @@ def test_arguments_are_checked_and_no_thread_is_left_behind():
     with pytest.raises(ValueError, match="unknown method"):
         run_comparison(methods=["smoke signals"])
     run_comparison(updates=3, interval=0.01, methods=["long polling"])
-    time.sleep(0.1)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("wslab")]
+    eventually(lambda: not [t.name for t in threading.enumerate() if t.name.startswith("wslab")],
+               what="the comparison's threads ending")
 
 
 # -- the picture -----------------------------------------------------------------------
@@ -268,7 +286,7 @@ def test_plot_makes_a_figure_and_overlays_keep_labels_apart():
     assert len(labels) == 4 and "rtt 50 ms" in labels[-1].get_text()
     heights = sorted(t.xyann[1] for t in labels)
     assert all(0 <= h <= 1 for h in heights)
-    assert min(b - a for a, b in zip(heights, heights[1:])) > 0.05  # stacked, not on top of each other
+    assert min(b - a for a, b in itertools.pairwise(heights)) > 0.05  # stacked, not on top of each other
     plt.close(ax.figure)
 
 

@@ -1,4 +1,4 @@
-"""Tests for wslab.decode: the sans-I/O RFC 6455 wire decoder.
+"""Tests for wslab.protocol.decoder: the sans-I/O RFC 6455 wire decoder.
 
 Sources of truth: the RFC 6455 §1.3 and §5.7 examples, and python-websockets'
 own serializer and permessage-deflate extension as oracles.
@@ -19,13 +19,12 @@ from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
-from websockets.frames import Close
+from websockets.frames import Close, Opcode
 from websockets.frames import Frame as WSFrame
-from websockets.frames import Opcode
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from wslab.decode import (
+from wslab.protocol import (
     CLOSE_CODES,
     GUID,
     OPCODES,
@@ -41,8 +40,10 @@ from wslab.decode import (
     build_frame,
     check_accept,
     close_payload,
-    decode,
     deflate_params,
+)
+from wslab.protocol import (
+    decode_bytes as decode,
 )
 
 FAST = settings(max_examples=200, deadline=None)
@@ -69,7 +70,7 @@ def field_map(frame: Frame) -> dict[str, Field]:
 def feed_in_pieces(decoder: StreamDecoder, data: bytes, cuts) -> list:
     events = []
     previous = 0
-    for cut in sorted(set(cuts)) + [len(data)]:
+    for cut in [*sorted(set(cuts)), len(data)]:
         events += decoder.feed(data[previous:cut])
         previous = cut
     return events + decoder.eof()
@@ -277,7 +278,7 @@ def ws_messages(draw):
             text = draw(st.text(min_size=1, max_size=200))
             data = text.encode()
             cuts = sorted(draw(st.lists(st.integers(0, len(data)), min_size=1, max_size=3)))
-            pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+            pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=False)]
             for i, piece in enumerate(pieces):
                 op = Opcode.TEXT if i == 0 else Opcode.CONT
                 frames.append(WSFrame(op, piece, fin=i == len(pieces) - 1))
@@ -307,7 +308,7 @@ def test_oracle_websockets_serializer(generated, sender, mask, data):
     assert len(events) == len(frames)
     offset = 0
     texts: list[str] = []
-    for frame, wire, got in zip(frames, wires, events):
+    for frame, wire, got in zip(frames, wires, events, strict=False):
         assert (got.fin, got.opcode, got.payload, got.masked) == (frame.fin, NAMES[frame.opcode], frame.data,
                                                                   sender == "client")
         assert (got.rsv1, got.rsv2, got.rsv3) == (False, False, False)
@@ -328,7 +329,7 @@ def test_oracle_websockets_serializer(generated, sender, mask, data):
 
 
 @FAST
-@given(st.sampled_from(list(OPCODES) + [0x3, 0xB, 0xF]), st.binary(max_size=300), st.booleans(), st.booleans())
+@given(st.sampled_from([*list(OPCODES), 3, 11, 15]), st.binary(max_size=300), st.booleans(), st.booleans())
 def test_build_frame_matches_websockets_serializer(opcode, payload, fin, masked):
     if opcode >= 0x8 and opcode in OPCODES:
         payload, fin = payload[:125], True
@@ -803,7 +804,7 @@ def test_response_101_problems():
 def test_truncated_frame_at_eof():
     decoder = StreamDecoder("server", http=False)
     frame_bytes = build_frame("TEXT", "Hello")
-    [whole] = decoder.feed(frame_bytes)
+    [_whole] = decoder.feed(frame_bytes)
     assert decoder.feed(frame_bytes[:4]) == []
     [error] = decoder.eof()
     assert isinstance(error, DecodeError)

@@ -8,9 +8,8 @@ import tomllib
 from pathlib import Path
 
 import yaml
-from packaging.requirements import Requirement
-
 from conftest import require_executable
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 

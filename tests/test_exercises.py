@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from wslab import exercises as ex
-from wslab.decode import GUID, build_frame
+from wslab.protocol import GUID, build_frame
 
 
 def unwritten(*args):
@@ -230,9 +230,8 @@ def test_a_handler_s_exception_is_reported_once_not_logged(caplog):
         await ws.recv()
         raise ValueError("bad shout")
 
-    with caplog.at_level("DEBUG"):
-        with pytest.raises(ex.ExerciseError) as info:
-            ex.check_shout_handler(crashes)
+    with caplog.at_level("DEBUG"), pytest.raises(ex.ExerciseError) as info:
+        ex.check_shout_handler(crashes)
     text = "\n".join(info.value._render_traceback_())
     assert "your handler raised ValueError: bad shout" in text and "hint: " in text
     assert "ValueError was raised in your code:" in text and 'raise ValueError("bad shout")' in text

@@ -9,7 +9,6 @@ import pytest
 # The checks 04-06 share with the other notebooks are tested in test_exercises.py.
 from wslab.exercises import ExerciseError, check_no_blocking, check_push_handler, slow_shout
 
-
 # -- check_push_handler (05) -------------------------------------------------------------
 
 async def push(ws):
@@ -78,7 +77,7 @@ async def skips_the_slow_call(ws):
 
 
 async def not_written_loop(ws):
-    async for message in ws:
+    async for _message in ws:
         raise NotImplementedError
 
 

@@ -9,16 +9,27 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import serves
+from timeouts import TIMEOUT, scaled
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
-from helpers import serves
 from wslab import Lab, build_frame, close_payload, load
+from wslab._runtime.raw import SAMPLE_KEY
 from wslab.handlers import reply_to
-from wslab.raw import SAMPLE_KEY
 
-OPEN_TIMEOUT = 0.4
-CLOSE_TIMEOUT = 0.3
+OPEN_TIMEOUT = scaled(0.4)
+CLOSE_TIMEOUT = scaled(0.3)
 MAX_SIZE = 1024
+
+
+def tap_has_read(lab: Lab, raw, n: int) -> None:
+    """Wait until the tap has read ``n`` bytes of frames from this raw client (after its request)."""
+    def enough() -> bool:
+        got = sum(len(c.data) for c in lab.recorder.chunks if c.conn == raw.conn and c.sender == "client")
+        return got >= len(raw.request()) + n
+
+    with lab.recorder.changed:
+        assert lab.recorder.changed.wait_for(enough, TIMEOUT), f"the tap did not read {n} bytes"
 
 
 def findings(lab: Lab, conn: int):
@@ -66,14 +77,14 @@ def test_raw_client_speaks_correct_websocket_by_default(lab):
 
 
 def test_raw_client_reads_bytes_and_never_hangs(lab):
-    with lab.raw(timeout=0.2) as raw:
+    with lab.raw(timeout=scaled(0.2)) as raw:
         with pytest.raises(TimeoutError):
             raw.recv()  # nothing sent, nothing comes back
         raw.send(raw.request())
-        head = raw.recv(timeout=2)
+        head = raw.recv(timeout=scaled(2))
         assert head.startswith(b"HTTP/1.1 101 ")
         assert raw.read_response().status == 101  # the same bytes, decoded
-        assert raw.read_frames(timeout=0.1) == []  # a quiet server: an empty list, no exception
+        assert raw.read_frames(timeout=scaled(0.1)) == []  # a quiet server: an empty list, no exception
     serves(lab)
 
 
@@ -123,7 +134,7 @@ def test_bad_handshake_is_rejected_with_the_right_status(lab, case):
 
 def test_half_request_stalls_until_open_timeout(lab):
     started = time.monotonic()  # before the connection: the server's open_timeout starts after this
-    with lab.raw(timeout=3) as raw:
+    with lab.raw(timeout=scaled(3)) as raw:
         raw.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line: the head never ends
         assert raw.recv() == b""  # the server hangs up without an answer
         waited = time.monotonic() - started
@@ -228,7 +239,7 @@ def test_data_after_close_is_flagged_and_ignored(lab):
         raw.send_close(1000)  # Close first ...
         raw.send_frame("TEXT", "too late")  # ... then data: RFC 6455 §5.5.1 forbids it
         assert raw.read_close() == (1000, "")  # the server answers the Close and ignores the rest
-        assert raw.read_frames(timeout=0.3) == []
+        assert raw.read_frames(timeout=scaled(0.3)) == []
     late = [f for f in lab.trace.filter(conn=raw.conn).frames if f.opcode == "TEXT"]
     assert late and "data frame after a close frame (RFC 6455 §5.5.1)" in late[0].problems
     found = findings(lab, raw.conn)
@@ -248,14 +259,14 @@ def test_latency_and_jitter_delay_each_direction_in_order(lab):
     with lab.connect_sync() as ws:
         for i in range(5):
             ws.send(f"m{i}")
-        assert [ws.recv(timeout=3) for _ in range(5)] == [reply_to(f"m{i}") for i in range(5)]  # order kept
+        assert [ws.recv(timeout=scaled(3)) for _ in range(5)] == [reply_to(f"m{i}") for i in range(5)]  # order kept
         conn = lab.conn_of(ws)
     lab.delay(0)
     trace = lab.trace.filter(conn=conn)
     asked = [f.t for f in trace.frames if f.sender == "client" and f.opcode == "TEXT"]
     answered = [f.t for f in trace.frames if f.sender == "server" and f.opcode == "TEXT"]
     # The tap records when it reads: each answer comes at least the client → server latency later.
-    assert all(b - a >= 0.05 for a, b in zip(asked, answered))
+    assert all(b - a >= 0.05 for a, b in zip(asked, answered, strict=False))
     notes = [r.text for r in trace.filter("note")]
     assert any("client → server: latency 50 ms" in n for n in notes)
     assert any("server → client: latency 20 ms + up to 20 ms jitter" in n for n in notes)
@@ -269,9 +280,9 @@ def test_pause_holds_one_direction_until_resume(lab):
         lab.pause("client")
         ws.send("Hello Server")
         with pytest.raises(TimeoutError):
-            ws.recv(timeout=0.3)  # the server never got it
+            ws.recv(timeout=scaled(0.3))  # the server never got it
         lab.resume("client")
-        assert ws.recv(timeout=2) == "Hello Client"  # nothing was lost
+        assert ws.recv(timeout=scaled(2)) == "Hello Client"  # nothing was lost
         conn = lab.conn_of(ws)
     notes = [r.text for r in lab.trace.filter("note", conn=conn)]
     assert notes == ["fault: client → server: paused (the lab holds every byte)",
@@ -283,7 +294,7 @@ def test_cut_now_gives_1006_and_is_explained(lab):
     ws = lab.connect_sync()
     conn = lab.cut(ws)
     with pytest.raises(ConnectionClosedError):
-        ws.recv(timeout=2)
+        ws.recv(timeout=scaled(2))
     assert ws.close_code == 1006  # no Close frame: abnormal closure (RFC 6455 §7.1.5)
     ws.close()
     trace = lab.trace.filter(conn=conn)
@@ -310,7 +321,7 @@ def test_cut_mid_message_both_sides_see_1006():
         conn = lab.cut(ws, after=10)  # the next frame is 6 + 12 bytes: cut inside its payload
         ws.send("Hello Server")
         with pytest.raises(ConnectionClosedError):
-            ws.recv(timeout=2)
+            ws.recv(timeout=scaled(2))
         assert ws.close_code == 1006
         ws.close()
         lab.settle()
@@ -336,7 +347,7 @@ def test_handler_that_raises_closes_with_1011():
             conn = lab.conn_of(ws)
             ws.send("crash")
             with pytest.raises(ConnectionClosed) as info:
-                ws.recv(timeout=2)
+                ws.recv(timeout=scaled(2))
         assert info.value.rcvd.code == 1011  # RFC 6455 §7.4.1: internal error
         notes = [r.text for r in lab.trace.filter("note", conn=conn)]
         assert notes == ["handler raised RuntimeError: boom"]
@@ -354,7 +365,7 @@ def test_server_that_stops_says_1001_and_the_lab_restarts():
         conn = lab.conn_of(ws)
         lab.stop()
         with pytest.raises(ConnectionClosed) as info:
-            ws.recv(timeout=2)
+            ws.recv(timeout=scaled(2))
         assert info.value.rcvd.code == 1001  # going away
         ws.close()
         (finding,) = findings(lab, conn)
@@ -368,7 +379,7 @@ def test_server_that_stops_says_1001_and_the_lab_restarts():
 
 
 def test_peer_that_never_answers_the_close_meets_close_timeout(lab):
-    with lab.raw(timeout=3) as raw:
+    with lab.raw(timeout=scaled(3)) as raw:
         raw.handshake()
         lab.disconnect(raw, 1000, "bye")
         assert raw.read_close() == (1000, "bye")
@@ -402,7 +413,7 @@ def test_keepalive_ping_without_pong_closes_with_1011():
         ws = lab.connect_sync()
         conn = lab.conn_of(ws)
         with pytest.raises(ConnectionClosed) as info:
-            ws.recv(timeout=3)
+            ws.recv(timeout=scaled(3))
         ws.close()
         assert (info.value.rcvd.code, info.value.rcvd.reason) == (1011, "keepalive ping timeout")
         trace = lab.trace.filter(conn=conn)
@@ -415,9 +426,16 @@ def test_keepalive_ping_without_pong_closes_with_1011():
         assert "the lab dropped its PONG" in finding.text and finding.rule == "RFC 6455 §5.5.2"
         lab.drop("client")  # stop dropping: keepalive works again
         with lab.connect_sync() as ws:
-            time.sleep(0.5)  # two keepalive rounds
-            ws.send("Hello Server")
-            assert ws.recv(timeout=2) == "Hello Client"
+            again = lab.conn_of(ws)
+            def pongs() -> int:
+                return sum(r.conn == again and r.kind == "frame" and r.opcode == "PONG" for r in lab.recorder.records)
+
+            with lab.recorder.changed:  # two keepalive rounds, answered (counted, not timed)
+                assert lab.recorder.changed.wait_for(lambda: pongs() >= 2, TIMEOUT)
+            # Both PONGs reached the server: it did not close (a later round may be late on a loaded machine).
+            closes = [f for f in lab.trace.filter("frame", conn=again, opcode="CLOSE") if f.t < max(
+                f.t for f in lab.trace.filter("frame", conn=again, opcode="PONG"))]
+            assert closes == []
 
 
 def test_drop_removes_whole_frames_even_split_across_reads(lab):
@@ -427,9 +445,9 @@ def test_drop_removes_whole_frames_even_split_across_reads(lab):
         raw.send_frame("PING", b"one")  # dropped whole
         split = build_frame("PING", b"are you there?", mask=b"abcd")
         raw.send(split[:5])
-        time.sleep(0.05)  # the tap reads this piece alone, and holds it until the frame is complete
+        tap_has_read(lab, raw, len(build_frame("PING", b"one", mask=b"abcd")) + 5)  # read alone, and held
         raw.send(split[5:] + build_frame("TEXT", "Hello Server", mask=b"abcd"))
-        frames = raw.read_frames(timeout=0.5)
+        frames = raw.read_frames(timeout=scaled(0.5))
     # The server saw neither PING (no PONG came back) and still read the TEXT after them.
     assert [(f.opcode, f.text) for f in frames] == [("TEXT", "Hello Client")]
     trace = lab.trace.filter(conn=raw.conn)
@@ -476,22 +494,35 @@ def test_findings_print_as_text_and_html_and_survive_save_and_load(lab, tmp_path
 def test_a_drop_switched_on_mid_frame_loses_nothing(lab):
     ping = build_frame("PING", b"are you there?", mask=b"\x01\x02\x03\x04")
 
-    def tap_has_read(raw, n):  # wait until the tap has read n bytes of frames from this client
-        deadline = time.monotonic() + 5
-        while sum(len(c.data) for c in lab.recorder.chunks if c.conn == raw.conn and c.sender == "client") \
-                < len(raw.request()) + n and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     with lab.raw() as raw:
         raw.handshake()
         raw.send(ping[:5])  # half a PING is already on its way when the drop is switched on
-        tap_has_read(raw, 5)
+        tap_has_read(lab, raw, 5)
         lab.drop("client", "PING")
         raw.send(ping[5:8])  # more of it, still not the whole frame
-        tap_has_read(raw, 8)
+        tap_has_read(lab, raw, 8)
         raw.send(ping[8:] + build_frame("TEXT", b"Hello Server", mask=b"\x01\x02\x03\x04"))
-        frames = raw.read_frames(2, timeout=3)
+        frames = raw.read_frames(2, timeout=scaled(3))
     # The PING was partly relayed, so it went through whole (the server answered it), and
     # the frame after it was not held back or cut.
     assert [(f.opcode, f.payload) for f in frames] == [("PONG", b"are you there?"), ("TEXT", b"Hello Client")]
     serves(lab)
+
+
+def test_pause_and_resume_wake_the_relay_across_a_restart():
+    """A paused direction waits on an event (no polling); a restarted lab, on a new loop, still wakes it."""
+    lab = Lab("echo").start()
+    try:
+        for _ in range(2):
+            lab.pause("server")
+            with lab.raw() as raw:
+                raw.send(raw.request())
+                tap_has_read(lab, raw, 0)
+                with pytest.raises(TimeoutError):
+                    raw.read_response(timeout=scaled(0.2))  # held by the lab
+                lab.resume("server")
+                assert raw.read_response(timeout=TIMEOUT).status == 101
+            lab.stop()
+            lab.start()
+    finally:
+        lab.stop()

@@ -31,6 +31,7 @@ this test's processes) and killed by PID.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,7 +56,7 @@ BIN = Path(sys.executable).parent  # .venv/bin: jupyterhub, jupyterhub-singleuse
 USERS = ("alice", "bob")
 SHOWS_THE_PAGE = re.compile(r"\bIFrame\(lab\.http_url\b|\blab\.page_frame\(")  # 04's browser cell
 
-# Deadlines (scaled by WSLAB_TIMEOUT_FACTOR); what a run takes on a loaded 2-core machine in brackets.
+# Deadlines (scaled by WSLAB_TESTS_TIMEOUT_FACTOR); what a run takes on a loaded 2-core machine in brackets.
 HUB_TIMEOUT = 60 * TIMEOUT_FACTOR        # s, hub and proxy answering (3-5 s)
 SPAWN_TIMEOUT = 90 * TIMEOUT_FACTOR      # s, both single-user servers ready (5-10 s)
 UI_TIMEOUT = 60_000 * TIMEOUT_FACTOR     # ms, JupyterLab loaded, kernel idle (5-10 s)
@@ -241,16 +242,12 @@ class Hub:
         """SIGTERM: the hub stops the single-user servers (and their kernels) and the proxy; then a sweep."""
         if self.process.proc.poll() is None:
             self.process.proc.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(Exception):
                 self.process.proc.wait(STOP_TIMEOUT)
-            except Exception:  # noqa: BLE001 - not exiting: killed below
-                pass
         self.process.kill()
         for pid in pids_with_marker("=".join(self.marker)):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 class Kernel:

@@ -23,6 +23,7 @@ A screenshot of the timeline as JupyterLab shows it is saved to
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -187,15 +188,13 @@ class JupyterLab:
             try:
                 post(self.url("/api/shutdown"))
                 self.process.proc.wait(10)
-            except Exception:  # noqa: BLE001 - not answering or not exiting: SIGTERM/SIGKILL below
+            except Exception:
                 pass
         self.process.kill()
         # Kernels run in sessions of their own; any left behind is found by its connection file.
         for pid in pids_mentioning(str(self.runtime)):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
@@ -373,13 +372,13 @@ def test_notebook_00_runs_in_jupyterlab(jupyter_lab, page, served_notebooks, tmp
                     f"code cell {i + 1} of {len(cells)} shows an error:\n{source(cell)}\n---\n{text}")
                 stderr_texts.append(f"[{i + 1}]: {text.strip()}")
         if stderr_texts:  # not an error, but a student sees a red box: say so
-            warnings.warn(UserWarning("stderr shown in JupyterLab:\n" + "\n".join(stderr_texts)))
+            warnings.warn(UserWarning("stderr shown in JupyterLab:\n" + "\n".join(stderr_texts)), stacklevel=1)
 
         # 2. Every code cell ran, in order: "[1]:" ... "[n]:" (an error would stop Run All).
         assert prompts == [f"[{n}]:" for n in range(1, len(cells) + 1)], (
             "not every code cell was executed (an error stops Run All Cells):\n"
             + "\n".join(f"  {p or '(no prompt)'}  {source(c).splitlines()[0] if source(c) else ''}"
-                        for p, c in zip(prompts, cells)))
+                        for p, c in zip(prompts, cells, strict=False)))
 
         # 3. The timeline: a PNG the kernel sent, decoded and shown at a readable size.
         timeline_cell = code.nth(timeline_index)

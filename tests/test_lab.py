@@ -9,6 +9,7 @@ import time
 
 import pytest
 import websockets
+from timeouts import eventually, scaled
 from websockets.exceptions import ConnectionClosed
 
 from wslab import Lab, load
@@ -83,7 +84,7 @@ def test_lab_answers_while_the_caller_blocks_and_sync_handlers_work():
         with lab.connect_sync() as ws:
             ws.send("quiet")
             time.sleep(0.2)  # the lab's loop is not the caller's: nothing waits on us
-            assert ws.recv(timeout=2) == "QUIET"
+            assert ws.recv(timeout=scaled(2)) == "QUIET"
     finally:
         lab.stop()
     assert [f.text for f in lab.trace.frames if f.opcode == "TEXT"] == ["quiet", "QUIET"]
@@ -96,15 +97,14 @@ def test_stop_closes_connections_with_1001_port_and_thread():
     ws = lab.connect_sync()
     lab.stop()
     with pytest.raises(ConnectionClosed) as info:
-        ws.recv(timeout=3)
+        ws.recv(timeout=scaled(3))
     assert info.value.rcvd.code == 1001  # RFC 6455 §7.4.1: going away
     ws.close()
     lab.stop()  # idempotent
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1)
-    time.sleep(0.1)
-    leftover = {t.name for t in threading.enumerate()} - before
-    assert not [name for name in leftover if name.startswith("wslab")]
+        socket.create_connection(("127.0.0.1", port), timeout=scaled(1))
+    eventually(lambda: not [t.name for t in threading.enumerate() if t.name.startswith("wslab")
+                            and t.name not in before], what="the lab's threads ending")
     assert any(f.opcode == "CLOSE" and f.close_code == 1001 for f in lab.trace.frames)
 
 
@@ -171,10 +171,9 @@ def test_target_taps_an_existing_server():
 def test_chat_broadcasts_to_every_client_on_its_own_lane():
     with Lab("chat") as lab:
         with lab.connect_sync() as alice, lab.connect_sync() as bob:
-            time.sleep(0.1)
-            alice.send("hi all")
-            assert bob.recv(timeout=2) == "hi all"
-            assert alice.recv(timeout=2) == "hi all"
+            alice.send("hi all")  # websockets runs bob's handler (joining the room) before it reads more
+            assert bob.recv(timeout=scaled(2)) == "hi all"
+            assert alice.recv(timeout=scaled(2)) == "hi all"
         trace = lab.trace
     assert trace.connections == [1, 2]
     assert {f.conn for f in trace.frames if f.text == "hi all" and f.sender == "server"} == {1, 2}
@@ -264,7 +263,7 @@ def test_labs_left_running_are_stopped_at_interpreter_exit():
         ws.send("Hello Server"); ws.recv()
         # and nothing else: the lab and the client are left open
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=scaled(30))
     assert result.returncode == 0, result.stderr
     assert "after exit: False 1001" in result.stdout, result.stdout + result.stderr
     assert "Task was destroyed" not in result.stderr and "Traceback" not in result.stderr, result.stderr

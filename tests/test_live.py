@@ -74,6 +74,5 @@ def test_watch_needs_a_running_lab_and_sane_arguments():
     lab = Lab("echo")
     with pytest.raises(RuntimeError, match="not started"):
         lab.watch()
-    with lab:
-        with pytest.raises(ValueError, match="fps"):
-            lab.watch(fps=0)
+    with lab, pytest.raises(ValueError, match="fps"):
+        lab.watch(fps=0)

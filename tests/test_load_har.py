@@ -18,7 +18,7 @@ import json
 import pytest
 
 from wslab import Lab, load, load_har
-from wslab.capture_import.har import MESSAGE_LEVEL
+from wslab.capture.notes import MESSAGE_LEVEL
 from wslab.decode import accept_key
 
 KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
@@ -201,7 +201,7 @@ def test_several_connections_errors_rejections_and_millisecond_times(tmp_path):
 def test_a_file_that_is_not_a_har_with_websockets_is_a_clear_error(tmp_path, content, words):
     path = tmp_path / "x.har"
     path.write_text(content)
-    with pytest.raises(ValueError, match="x.har") as info:
+    with pytest.raises(ValueError, match=r"x\.har") as info:
         load_har(path)
     assert words in str(info.value)
 

@@ -4,15 +4,16 @@ The live captures of real peers, compared with tshark, are in test_load_pcap_liv
 """
 
 import dataclasses
+import itertools
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pcap_builder import MASK, Conversation, Packet, article, request, response, retimed, shuffled, write
+
 from wslab import Lab, load, load_pcap
-from wslab.capture_import.reassembly import Delivery, HalfStream, Segment, TcpConnection
+from wslab.capture.readers.reassembly import Delivery, HalfStream, Segment, TcpConnection
 from wslab.decode import build_frame
 
 ARTICLE_FRAMES = [
@@ -207,14 +208,14 @@ def test_ipv6(tmp_path):
 
 def test_out_of_order_retransmitted_and_overlapping_segments(tmp_path):
     packets = shuffled(article_connection(mss=7).packets, seed=3)
-    moved = sum(a.seq != b.seq for a, b in zip(packets, article_connection(mss=7).packets))
+    moved = sum(a.seq != b.seq for a, b in zip(packets, article_connection(mss=7).packets, strict=False))
     assert moved > 20  # the shuffle did reorder segments
     # Retransmit every fifth data segment later on, and overlap some with a segment spanning two.
     extra = []
     data = [p for p in packets if p.data]
     for p in data[::5]:
         extra.append(dataclasses.replace(p))
-    for a, b in zip(data, data[1:]):
+    for a, b in itertools.pairwise(data):
         if a.src == b.src and (a.seq + len(a.data)) % 2**32 == b.seq and len(extra) < 40:
             extra.append(dataclasses.replace(a, data=a.data[3:] + b.data[:4], seq=(a.seq + 3) % 2**32))
     mixed = list(packets)
@@ -333,7 +334,7 @@ def test_plain_http_other_protocols_refusals_and_empty_connections_are_not_webso
 
 
 def test_a_long_connection_without_a_handshake_is_not_held_in_memory(tmp_path, monkeypatch):
-    import wslab.capture_import.connections as connections
+    import wslab.capture.readers.connections as connections
 
     monkeypatch.setattr(connections, "MAX_HELD", 2000)
     download = [("client", b"GET /big HTTP/1.1\r\nHost: example.test\r\n\r\n"),
@@ -390,7 +391,7 @@ def test_segments_cut_by_the_snapshot_length_are_missing_bytes(tmp_path):
 
 
 def test_the_capture_ends_mid_frame(tmp_path):
-    messages = article()[:2] + [("client", build_frame("TEXT", "x" * 300, mask=MASK)[:150])]
+    messages = [*article()[:2], ("client", build_frame("TEXT", "x" * 300, mask=MASK)[:150])]
     write(tmp_path / "open.pcap", Conversation().talk(messages).packets)
     trace = load_pcap(tmp_path / "open.pcap")
     assert notes(trace) == ["the capture ends with 150 bytes client → server still to come (an unfinished frame "

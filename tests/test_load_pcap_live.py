@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import require_executable
-from test_node import NODE_DIR, ws_node_modules  # noqa: F401,F811 (a fixture: npm install ws)
+from test_node import NODE_DIR, ws_node_modules  # noqa: F401 (a fixture: npm install ws)
+
 from wslab import Lab, load_pcap
 
 DEADLINE = 15.0  # seconds to wait for dumpcap, or for packets to reach its file
@@ -224,7 +224,7 @@ def test_chromium_and_a_labs_server(sync_playwright_api, chromium_path, capture,
                     page.goto(lab.http_url)
                     expect(page.locator("#status")).to_contain_text("connected to ws://")
                     pages.append(page)
-                for page, text in zip(pages, ["Grüße from Alice", "Hi Alice, Bob here"]):
+                for page, text in zip(pages, ["Grüße from Alice", "Hi Alice, Bob here"], strict=False):
                     page.fill("#input", text)
                     page.press("#input", "Enter")
                     for other in pages:
@@ -286,10 +286,10 @@ def test_websockets_with_permessage_deflate(capture, tshark_path):
     theirs = tshark_frames(tshark_path, live.path, port)
     ours = trace_frames(trace)
     assert len(theirs) == len(ours) and not trace.errors
-    hide = [(t, o) if not part else (t[:7] + (None,) + t[8:], o[:7] + (None,) + o[8:])
-            for t, o, part in zip(theirs, ours, parts)]
+    hide = [(t, o) if not part else ((*t[:7], None, *t[8:]), (*o[:7], None, *o[8:]))
+            for t, o, part in zip(theirs, ours, parts, strict=False)]
     assert [o for _, o in hide] == [t for t, _ in hide]
-    request, response = trace.handshakes
+    _request, response = trace.handshakes
     assert "permessage-deflate" in response.header("Sec-WebSocket-Extensions")
     assert trace.messages() == [text, text, binary, binary, "one message in three fragments",
                                 "one message in three fragments"]
@@ -332,17 +332,17 @@ def test_aiohttp_client_and_server(capture, tshark_path):
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
             await asyncio.get_running_loop().run_in_executor(None, lambda: live.append(capture(port)))
-            async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(f"http://127.0.0.1:{port}/aio", compress=0, autoping=False) as ws:
-                    await ws.send_str("hello aiohttp")
-                    assert (await ws.receive(timeout=5)).data == "HELLO AIOHTTP"
-                    await ws.send_bytes(big)
-                    assert (await ws.receive(timeout=5)).data == big[::-1]
-                    await ws.ping(b"ping from aiohttp")
-                    assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.PONG
-                    await ws.send_str("close please")
-                    closing = await ws.receive(timeout=5)
-                    assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4001
+            async with aiohttp.ClientSession() as session, \
+                    session.ws_connect(f"http://127.0.0.1:{port}/aio", compress=0, autoping=False) as ws:
+                await ws.send_str("hello aiohttp")
+                assert (await ws.receive(timeout=5)).data == "HELLO AIOHTTP"
+                await ws.send_bytes(big)
+                assert (await ws.receive(timeout=5)).data == big[::-1]
+                await ws.ping(b"ping from aiohttp")
+                assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.PONG
+                await ws.send_str("close please")
+                closing = await ws.receive(timeout=5)
+                assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4001
         finally:
             await runner.cleanup()
 

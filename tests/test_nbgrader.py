@@ -111,7 +111,7 @@ def scores(course: Path, assignment: str, student: str) -> tuple[float, float, d
 def course(tmp_path_factory, missing_tool):
     """The course after generate_assignment and autograde of both assignments; prints how long each step took."""
     try:
-        import nbgrader as _  # noqa: F401
+        import nbgrader as _
     except ImportError as exc:
         missing_tool(f"nbgrader ({exc})", "pip install -e '.[test]'")
     course = tmp_path_factory.mktemp("nbgrader") / "course"

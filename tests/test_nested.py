@@ -4,9 +4,11 @@ import subprocess
 import sys
 import textwrap
 
+from timeouts import scaled
+
 
 def run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=scaled(60))
 
 
 def test_importing_wslab_patches_nothing():

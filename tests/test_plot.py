@@ -1,4 +1,4 @@
-"""Tests for wslab.plot: the timeline sequence diagram and the frame-size chart."""
+"""Tests for wslab.plot.timeline: the timeline sequence diagram and the frame-size chart."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.text import Annotation, Text  # noqa: E402
+import itertools
 
-from wslab import plot  # noqa: E402
-from wslab.decode import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept  # noqa: E402
-from wslab.trace import Note, Record, State, Tcp  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.patches import Rectangle
+from matplotlib.text import Annotation, Text
+
+from wslab import plot
+from wslab.capture.trace import Note, Record, State, Tcp
+from wslab.protocol import OPCODES, DecodeError, Frame, Handshake, accept_key, check_accept
 
 OPCODE_VALUES = {name: value for value, name in OPCODES.items()}
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -107,10 +109,7 @@ def closing(conn: int, t: float) -> list[Record]:
 
 def lifecycle(conn: int = 1, t: float = 0.0) -> list[Record]:
     """The article's lifecycle: Hello Server, Hello Client, close 1000."""
-    return sorted(opening(conn, t, "/echo") + [
-        Record(t + 0.0050, conn, frame("client", "TEXT", b"Hello Server")),
-        Record(t + 0.0061, conn, frame("server", "TEXT", b"Hello Client")),
-    ] + closing(conn, t + 0.0100), key=lambda r: r.t)
+    return sorted([*opening(conn, t, "/echo"), Record(t + 0.005, conn, frame("client", "TEXT", b"Hello Server")), Record(t + 0.0061, conn, frame("server", "TEXT", b"Hello Client")), *closing(conn, t + 0.01)], key=lambda r: r.t)
 
 
 def chat(clients: int = 3) -> list[Record]:
@@ -167,22 +166,7 @@ def rejected() -> list[Record]:
 def faults() -> list[Record]:
     """Fragments, binary, ping/pong, a frame with problems, a note, a decode error, a reset."""
     problem = "a server must not mask frames it sends (RFC 6455 §5.1)"
-    return sorted(opening(1, 0.0, "/faults") + [
-        Record(0.004, 1, frame("client", "TEXT", b"Hel", fin=False)),
-        Record(0.005, 1, frame("client", "CONTINUATION", b"lo")),
-        Record(0.006, 1, frame("server", "BINARY", bytes(range(40)))),
-        Record(0.007, 1, frame("server", "PING", b"are you there?")),
-        Record(0.0072, 1, frame("client", "PONG", b"are you there?")),
-        Record(0.008, 1, frame("server", "TEXT", b"masked by mistake", problems=(problem, "and a second problem"))),
-        Record(0.009, 1, Note("client", "lab: injecting a frame with reserved opcode 0x3")),
-        Record(0.010, 1, DecodeError("client", 57, "reserved opcode 0x3: the connection must be failed (RFC 6455 §5.2)")),
-        Record(0.011, 1, close("server", 1002, "protocol error: reserved opcode")),
-        Record(0.011, 1, State("server", "CLOSING", "sent CLOSE")),
-        Record(0.012, 1, Tcp("client", "reset", "fault injected: client aborted")),
-        Record(0.012, 1, State("client", "CLOSED", "reset")),
-        Record(0.0125, 1, State("server", "CLOSED", "reset")),
-        Record(0.013, 1, Tcp("server", "close")),
-    ], key=lambda r: r.t)
+    return sorted([*opening(1, 0.0, "/faults"), Record(0.004, 1, frame("client", "TEXT", b"Hel", fin=False)), Record(0.005, 1, frame("client", "CONTINUATION", b"lo")), Record(0.006, 1, frame("server", "BINARY", bytes(range(40)))), Record(0.007, 1, frame("server", "PING", b"are you there?")), Record(0.0072, 1, frame("client", "PONG", b"are you there?")), Record(0.008, 1, frame("server", "TEXT", b"masked by mistake", problems=(problem, "and a second problem"))), Record(0.009, 1, Note("client", "lab: injecting a frame with reserved opcode 0x3")), Record(0.01, 1, DecodeError("client", 57, "reserved opcode 0x3: the connection must be failed (RFC 6455 §5.2)")), Record(0.011, 1, close("server", 1002, "protocol error: reserved opcode")), Record(0.011, 1, State("server", "CLOSING", "sent CLOSE")), Record(0.012, 1, Tcp("client", "reset", "fault injected: client aborted")), Record(0.012, 1, State("client", "CLOSED", "reset")), Record(0.0125, 1, State("server", "CLOSED", "reset")), Record(0.013, 1, Tcp("server", "close"))], key=lambda r: r.t)
 
 
 # -- helpers for looking at what was drawn -------------------------------------------------
@@ -282,7 +266,7 @@ def test_time_runs_down_in_rows():
 
 
 def test_colours_by_family():
-    records = lifecycle() + [Record(0.0070, 1, frame("server", "PING", b""))]
+    records = [*lifecycle(), Record(0.007, 1, frame("server", "PING", b""))]
     ax = plot.timeline(sorted(records, key=lambda r: r.t))
     colour = {t.get_text().strip(): t.get_color() for t in texts(ax, "frame")}
     assert colour['TEXT "Hello Server" (12 B, masked)'] == plot.COLORS["data"]
@@ -292,7 +276,7 @@ def test_colours_by_family():
 
 def test_problem_frames_are_red_with_the_problem_below():
     bad = frame("server", "TEXT", b"oops", problems=("server frames must not be masked (RFC 6455 §5.1)",))
-    records = sorted(lifecycle() + [Record(0.007, 1, bad)], key=lambda r: r.t)
+    records = sorted([*lifecycle(), Record(0.007, 1, bad)], key=lambda r: r.t)
     ax = plot.timeline(records)
     red = [t for t in texts(ax, "frame") if t.get_color() == plot.COLORS["error"]]
     assert [t.get_text().strip() for t in red] == ['TEXT "oops" (4 B)']
@@ -300,11 +284,7 @@ def test_problem_frames_are_red_with_the_problem_below():
 
 
 def test_fragments_and_binary():
-    records = opening(1, 0.0) + [
-        Record(0.01, 1, frame("client", "TEXT", b"Hel", fin=False)),
-        Record(0.02, 1, frame("client", "CONTINUATION", b"lo")),
-        Record(0.03, 1, frame("server", "BINARY", bytes([1, 2, 255]))),
-    ]
+    records = [*opening(1, 0.0), Record(0.01, 1, frame("client", "TEXT", b"Hel", fin=False)), Record(0.02, 1, frame("client", "CONTINUATION", b"lo")), Record(0.03, 1, frame("server", "BINARY", bytes([1, 2, 255])))]
     got = labels(plot.timeline(records), "frame")
     assert got[0].startswith('TEXT fin=0 "Hel"')
     assert got[1].startswith('CONTINUATION fin=1 "lo"')
@@ -312,21 +292,21 @@ def test_fragments_and_binary():
 
 
 def test_long_payload_is_shortened():
-    records = opening(1, 0.0) + [Record(0.01, 1, frame("client", "TEXT", b"x" * 5000))]
+    records = [*opening(1, 0.0), Record(0.01, 1, frame("client", "TEXT", b"x" * 5000))]
     got = labels(plot.timeline(records), "frame")[0]
     assert got.startswith('TEXT "xxx') and got.endswith('…" (5.0 KB, masked)')
     assert len(got) < 80
 
 
 def test_dollar_signs_are_not_mathtext():
-    records = opening(1, 0.0) + [Record(0.01, 1, frame("client", "TEXT", rb"costs $\5 and $6"))]
+    records = [*opening(1, 0.0), Record(0.01, 1, frame("client", "TEXT", rb"costs $\5 and $6"))]
     ax = plot.timeline(records)
     ax.figure.canvas.draw()  # mathtext would raise: "$\5 and $" is not valid TeX
     assert r"costs $\5 and $6" in labels(ax, "frame")[0]
 
 
 def test_unusual_characters_are_drawable(recwarn):
-    records = opening(1, 0.0) + [Record(0.01, 1, frame("client", "TEXT", "hi\nthere 👋 你好".encode()))]
+    records = [*opening(1, 0.0), Record(0.01, 1, frame("client", "TEXT", "hi\nthere 👋 你好".encode()))]
     ax = plot.timeline(records)
     ax.figure.canvas.draw()
     label = labels(ax, "frame")[0]
@@ -340,7 +320,7 @@ def test_tcp_marks():
     got = labels(ax, "tcp")
     assert got == ["TCP connect", "FIN", "FIN"]
     assert len(arrows(ax, "tcp")) == 3
-    records = lifecycle()[:-3] + [Record(0.02, 1, Tcp("client", "reset", "fault injected"))]
+    records = [*lifecycle()[:-3], Record(0.02, 1, Tcp("client", "reset", "fault injected"))]
     ax = plot.timeline(records)
     rst = [t for t in texts(ax, "tcp") if "RST" in t.get_text()]
     assert len(rst) == 1 and rst[0].get_color() == plot.COLORS["error"]
@@ -357,7 +337,7 @@ def test_state_bands():
     # Bands follow each other down the lifeline, without gaps.
     client_x = min(p.get_x() for p in bands)
     client = sorted((p for p in bands if p.get_x() == client_x), key=lambda p: p.get_y())
-    for a, b in zip(client, client[1:]):
+    for a, b in itertools.pairwise(client):
         assert a.get_y() + a.get_height() == pytest.approx(b.get_y())
 
 
@@ -500,7 +480,7 @@ def test_row_labels_sit_on_their_rows_at_the_right():
     got = texts(ax, "row-label")
     assert [t.get_text() for t in got] == [s for s in STEPS if s]  # '' draws nothing
     rows = list(ax.get_yticks())  # one tick per row, in time order
-    assert [t.get_position()[1] for t in got] == [y for y, s in zip(rows, STEPS) if s]
+    assert [t.get_position()[1] for t in got] == [y for y, s in zip(rows, STEPS, strict=False) if s]
     # Each label is on the same row as its event's arrow: "step 4" on the client's TEXT frame.
     hello = next(t for t in texts(ax, "frame") if "Hello Server" in t.get_text())
     assert next(t for t in got if t.get_text() == "step 4").get_position()[1] == hello.xy[1]
@@ -511,7 +491,7 @@ def test_row_labels_sit_on_their_rows_at_the_right():
 
 
 def test_row_labels_reach_trace_plot():
-    from wslab.trace import Trace
+    from wslab.capture.trace import Trace
 
     ax = Trace(lifecycle()).plot(labels=STEPS, title="steps")
     assert len(texts(ax, "row-label")) == 8
@@ -522,7 +502,7 @@ def test_row_labels_must_match_the_events():
     with pytest.raises(ValueError, match="got 3 labels for 9 events"):
         plot.timeline(lifecycle(), labels=["a", "b", "c"])
     with pytest.raises(ValueError, match="one per event"):
-        plot.timeline(lifecycle(), labels=STEPS + ["extra"])
+        plot.timeline(lifecycle(), labels=[*STEPS, "extra"])
     with pytest.raises(TypeError, match="single string"):
         plot.timeline(lifecycle(), labels="step 1")
     # conn= picks the events first: one label per event of connection 2.
@@ -547,7 +527,7 @@ def test_row_labels_with_thinning_join_the_collapsed_frames():
 @pytest.mark.parametrize("given_ax", [False, True])
 def test_row_labels_do_not_overlap_and_fit(given_ax):
     ax = plt.subplots(figsize=(8, 6), layout="constrained")[1] if given_ax else None
-    ax = plot.timeline(lifecycle(), ax=ax, labels=["a very long label for the first row"] + STEPS[1:])
+    ax = plot.timeline(lifecycle(), ax=ax, labels=["a very long label for the first row", *STEPS[1:]])
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -566,7 +546,7 @@ def test_row_labels_do_not_overlap_and_fit(given_ax):
 
 def test_sizes_header_and_payload():
     records = lifecycle()
-    fig, ax = plt.subplots()
+    _fig, ax = plt.subplots()
     assert plot.sizes(records, ax=ax) is ax
     header = [p for p in ax.patches if p.get_gid() == "header"]
     payload = [p for p in ax.patches if p.get_gid() == "payload"]
@@ -585,7 +565,7 @@ def test_sizes_makes_figure():
 
 def test_a_long_note_wraps_instead_of_being_cut():
     text = "the lab asked the server to close the connection (1000 'bye') after the first answer"
-    records = lifecycle() + [Record(0.5, 1, Note("server", text))]
+    records = [*lifecycle(), Record(0.5, 1, Note("server", text))]
     fig, (ax, _) = plt.subplots(1, 2, figsize=(13, 6))
     plot.timeline(records, ax=ax)
     notes = [t for t in ax.texts if t.get_gid() == "note"]

@@ -18,13 +18,14 @@ import time
 import tracemalloc
 
 import pytest
+from helpers import serves
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from timeouts import scaled
 
-from helpers import serves
 from wslab import Lab, build_frame
-from wslab.decode import DecodeError, Frame, Handshake, WireDecoder
-from wslab.raw import SAMPLE_KEY, RawClient
+from wslab._runtime.raw import SAMPLE_KEY, RawClient
+from wslab.protocol import DecodeError, Frame, Handshake, WireDecoder
 
 REQUEST = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: " + SAMPLE_KEY.encode() + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -43,19 +44,17 @@ def rss() -> int:
 
 def quiesce(lab: Lab, timeout: float = 15.0) -> None:
     """Wait until every connection through the lab has ended, then forget the trace."""
-    deadline = time.monotonic() + timeout
-    while lab.tap.active() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not lab.tap.active(), f"connections still open: {[c.conn for c in lab.tap.active()]}"
-    lab.settle()
+    lab.settle(timeout=scaled(timeout))
+    open_ = lab._on_loop(lambda: [c.conn for c in lab.tap.active()])
+    assert not open_, f"connections still open: {open_}"
     lab.clear()
     gc.collect()
 
 
 def settled(measure, baseline: int, timeout: float = 5.0) -> int:
     """``measure()`` once it is back to ``baseline`` or ``timeout`` passed (closed clients' threads
-    and sockets take a moment to go)."""
-    deadline = time.monotonic() + timeout
+    and sockets take a moment to go). Polls a count: it has no event to wait on."""
+    deadline = time.monotonic() + scaled(timeout)
     while measure() > baseline and time.monotonic() < deadline:
         time.sleep(0.01)
     return measure()
@@ -63,7 +62,7 @@ def settled(measure, baseline: int, timeout: float = 5.0) -> int:
 
 @pytest.fixture(scope="module")
 def lab():
-    with Lab("echo", open_timeout=1, close_timeout=0.5, max_size=4096) as lab:
+    with Lab("echo", open_timeout=scaled(15), close_timeout=0.5, max_size=4096) as lab:
         yield lab
 
 
@@ -110,7 +109,7 @@ def test_wire_decoder_never_raises_on_any_interleaving(pieces, opened):
 @given(chunks=st.lists(garbage, min_size=1, max_size=6), handshake=st.booleans(),
        ending=st.sampled_from(["close", "reset", "eof"]))
 def test_fuzz_through_the_tap(lab, chunks, handshake, ending):
-    with RawClient(lab, timeout=1) as raw:
+    with RawClient(lab, timeout=scaled(1)) as raw:
         if handshake:
             assert raw.handshake().status == 101
         for chunk in chunks:
@@ -139,12 +138,12 @@ def test_garbage_while_normal_clients_keep_working(lab):
         rng = random.Random(seed)
         for _ in range(25):
             try:
-                with RawClient(lab, timeout=1) as raw:
+                with RawClient(lab, timeout=scaled(1)) as raw:
                     if rng.random() < 0.5:
                         raw.handshake()
                     raw.send(rng.randbytes(rng.randrange(1, 300)))
                     if rng.random() < 0.3:
-                        raw.recv(timeout=0.05)
+                        raw.recv(timeout=scaled(0.05))
                     raw.close(reset=rng.random() < 0.5)
             except (OSError, TimeoutError):
                 pass  # the lab may hang up on garbage: that is its right
@@ -154,7 +153,7 @@ def test_garbage_while_normal_clients_keep_working(lab):
             for _ in range(20):
                 with lab.connect_sync() as ws:
                     ws.send("Hello Server")
-                    replies.append(ws.recv(timeout=2))
+                    replies.append(ws.recv(timeout=scaled(2)))
         except BaseException as exc:  # pragma: no cover - reported below
             failures.append(exc)
 
@@ -200,7 +199,7 @@ def test_stop_returns_whatever_the_clients_do():
         client.close()
     assert not stopper.is_alive(), "lab.stop() hung on an awkward client"
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1)
+        socket.create_connection(("127.0.0.1", port), timeout=scaled(1))
     assert settled(threading.active_count, before) <= before
     ended = lab.trace.diagnose()
     print(f"\nstop took {took:.2f} s\n{ended}")

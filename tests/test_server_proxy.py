@@ -76,7 +76,7 @@ class JupyterServer:
             try:
                 self.api("shutdown", method="POST")
                 self.process.proc.wait(10 * TIMEOUT_FACTOR)
-            except Exception:  # noqa: BLE001 - not answering or not exiting: the kill below
+            except Exception:
                 pass
         self.process.kill()
 

@@ -57,7 +57,7 @@ def test_every_exercise_is_a_solution_cell_then_its_autograded_test_cell(path):
         assert solution.source.count(BEGIN) == solution.source.count(END) == 1, solution.source
         match = TEST_CELL.fullmatch(test.source)
         assert match, f"the cell after {nbgrader(solution)['grade_id']} is not its test cell:\n{test.source}"
-        check, function = match.groups()
+        _check, function = match.groups()
         assert re.search(rf"^(async )?def {function}\(", solution.source, re.MULTILINE), solution.source
         grade_id = f"{number}-{function}"
         assert nbgrader(solution) == {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,

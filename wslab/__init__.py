@@ -7,15 +7,21 @@ decoded by wslab's own RFC 6455 decoder, as a table, a timeline and a capture.
 packet capture or a browser's HAR export.
 """
 
-from .capture_import import load_har, load_pcap
-from .decode import accept_key, build_frame, check_accept, close_payload, decode
+import importlib.metadata
+
+from . import decode
+from ._runtime.raw import RawClient
+from .capture.readers import load_har, load_pcap
+from .capture.trace import Record, Trace, load
 from .lab import Lab
 from .nested import allow_nested_asyncio
-from .raw import RawClient
-from .trace import Record, Trace, load
+from .protocol import accept_key, build_frame, check_accept, close_payload, decode_bytes
 
 __all__ = [
     "Lab", "RawClient", "Record", "Trace", "accept_key", "allow_nested_asyncio", "build_frame", "check_accept",
-    "close_payload", "decode", "load", "load_har", "load_pcap",
+    "close_payload", "decode", "decode_bytes", "load", "load_har", "load_pcap",
 ]
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml
+    __version__ = importlib.metadata.version("wslab")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+    __version__ = "0+unknown"

@@ -7,8 +7,8 @@ import sys
 import time
 
 from .browser import NoBrowserURL
+from .capture.records import Record, describe
 from .lab import Lab
-from .trace import Record, describe
 
 
 def article_steps(records) -> list[str]:
@@ -45,10 +45,10 @@ def demo(args: argparse.Namespace) -> int:
 
         matplotlib.use("Agg")
         ax = trace.plot(labels=article_steps(trace), title="The article's connection, step by step")
-        ax.figure.savefig(args.png, dpi=args.dpi, bbox_inches="tight")
+        ax.get_figure(root=True).savefig(args.png, dpi=args.dpi, bbox_inches="tight")  # type: ignore[union-attr]
         print(f"\ntimeline saved to {args.png}")
     if args.pcap:
-        trace.to_pcap(args.pcap, server_port=lab.port)
+        trace.to_pcap(args.pcap, server_port=lab.port or 8080)
         print(f"capture saved to {args.pcap} (open it in Wireshark, or: tshark -r {args.pcap} -d tcp.port=={lab.port},http)")
     if args.json:
         trace.save(args.json)

@@ -1,6 +1,6 @@
 """Explain, in plain words, how each connection in a trace ended and what went wrong.
 
-Sans-I/O: :func:`diagnose` reads a :class:`~wslab.trace.Trace` (from a lab or
+Sans-I/O: :func:`diagnose` reads a :class:`~wslab.capture.trace.Trace` (from a lab or
 loaded from a file) and returns :class:`Finding` records; it never touches a
 socket. It reads what crossed the wire -- handshakes, frames and their
 ``problems``, TCP events -- and the notes the lab leaves when it injects a
@@ -18,20 +18,29 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
-from .capture_import.connections import NOT_DECODED
-from .capture_import.har import MESSAGE_LEVEL
-from .decode import DecodeError, Frame, close_code_name
-from .tap import DISCONNECT, FAULT, HANDLER_RAISED, LAB_STOPPED, SERVER_STOPPING
-from .trace import Chunk, Record, Trace
+from .capture.notes import HANDLER_RAISED
+from .capture.trace import Chunk, Record, Trace
+from .protocol import DecodeError, Frame, close_code_name
+from .protocol.enums import NoteKind, Opcode
+from .protocol.problems import Problem
+from .protocol.problems import ProblemCode as P
 
 Severity = Literal["info", "warning", "error"]
 OTHER = {"client": "server", "server": "client"}
 ARROW = {"client": "client → server", "server": "server → client"}
-_RULE = re.compile(r"\((RFC \d+ §[\d.]+)\)")
+#: Decode errors that say a stream stopped in the middle of something (a cut lands there).
+_TRUNCATED = frozenset({P.TRUNCATED_HEAD, P.TRUNCATED_FRAME})
+#: Which problems in a request explain a refusal with this status (RFC 6455 §4.2.1, §4.4).
+_REFUSALS: dict[int, frozenset[P]] = {
+    405: frozenset({P.METHOD_NOT_GET}),
+    505: frozenset({P.HTTP_VERSION_TOO_OLD}),
+    426: frozenset({P.MISSING_UPGRADE, P.UPGRADE_NOT_WEBSOCKET, P.MISSING_CONNECTION, P.CONNECTION_NOT_UPGRADE}),
+    400: frozenset({P.MISSING_KEY, P.BAD_KEY, P.DUPLICATE_KEY, P.MISSING_VERSION, P.UNSUPPORTED_VERSION,
+                    P.MISSING_HOST}),
+}
 #: A peer that ends TCP within this long after its own Close did not wait for an answer.
 _AT_ONCE = 0.05
 
@@ -123,9 +132,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def _rule(text: str) -> str:
-    match = _RULE.search(text)
-    return match[1] if match else ""
+def _rule(problem: str) -> str:
+    return problem.rule if isinstance(problem, Problem) else Problem.from_text(problem).rule
 
 
 def _code(code: int | None) -> str:
@@ -148,28 +156,34 @@ def _because(record: Record) -> tuple[str, str]:
     rule = _rule(problem)
     if not isinstance(e, Frame):
         return f"the {e.sender}'s handshake: {problem}", rule
+    return _frame_because(record, e, problem, rule), rule
+
+
+def _frame_because(record: Record, e: Frame, problem: Problem, rule: str) -> str:
+    """A frame's first broken rule, in words: matched on the problem's code, never its text."""
     who, op = e.sender, e.opcode
-    if "not masked" in problem:
-        return f"the client sent an unmasked {op} frame — RFC 6455 §5.1 requires clients to mask", rule
-    if "server frame masked" in problem:
-        return f"the server sent a masked {op} frame — RFC 6455 §5.1 forbids servers to mask", rule
-    if "reserved opcode" in problem:
-        return (f"the {who} sent a frame with the reserved opcode 0x{e.opcode_value:X} — RFC 6455 §5.2 defines "
-                "no meaning for it, so the receiver must fail the connection"), rule
-    if problem.startswith("RSV"):
-        bits = ", ".join(name for name, on in (("RSV1", e.rsv1), ("RSV2", e.rsv2), ("RSV3", e.rsv3)) if on)
-        return f"the {who} set {bits}, a reserved bit no negotiated extension defines — RFC 6455 §5.2", rule
-    if "control frame payload" in problem:
-        return (f"the {who}'s {op} frame carries {e.length} bytes, and control frames carry at most 125 "
-                "— RFC 6455 §5.5"), rule
-    if "fragmented control frame" in problem:
-        return f"the {who} fragmented a {op} frame (FIN=0) — RFC 6455 §5.5 forbids fragmenting control frames", rule
-    if "invalid UTF-8" in problem:
-        return (f"the {who}'s text message is not valid UTF-8 — RFC 6455 §8.1 makes the receiver fail "
-                "the connection (with 1007)"), rule
-    if "invalid close code" in problem:
-        return f"the {who}'s Close frame carries the code {e.close_code}, which may not be sent — {rule}", rule
-    return f"the {who}'s {op} frame at {_ms(record.t)} broke a rule: {problem}", rule
+    match problem.code:
+        case P.UNMASKED_CLIENT_FRAME:
+            return f"the client sent an unmasked {op} frame — RFC 6455 §5.1 requires clients to mask"
+        case P.MASKED_SERVER_FRAME:
+            return f"the server sent a masked {op} frame — RFC 6455 §5.1 forbids servers to mask"
+        case P.RESERVED_OPCODE:
+            return (f"the {who} sent a frame with the reserved opcode 0x{e.opcode_value:X} — RFC 6455 §5.2 defines "
+                    "no meaning for it, so the receiver must fail the connection")
+        case P.RESERVED_BIT | P.RSV1_NOT_FIRST_DATA_FRAME:
+            bits = ", ".join(name for name, on in (("RSV1", e.rsv1), ("RSV2", e.rsv2), ("RSV3", e.rsv3)) if on)
+            return f"the {who} set {bits}, a reserved bit no negotiated extension defines — RFC 6455 §5.2"
+        case P.CONTROL_FRAME_TOO_LONG:
+            return (f"the {who}'s {op} frame carries {e.length} bytes, and control frames carry at most 125 "
+                    "— RFC 6455 §5.5")
+        case P.FRAGMENTED_CONTROL_FRAME:
+            return f"the {who} fragmented a {op} frame (FIN=0) — RFC 6455 §5.5 forbids fragmenting control frames"
+        case P.INVALID_UTF8:
+            return (f"the {who}'s text message is not valid UTF-8 — RFC 6455 §8.1 makes the receiver fail "
+                    "the connection (with 1007)")
+        case P.INVALID_CLOSE_CODE:
+            return f"the {who}'s Close frame carries the code {e.close_code}, which may not be sent — {rule}"
+    return f"the {who}'s {op} frame at {_ms(record.t)} broke a rule: {problem}"
 
 
 # ---------------------------------------------------------------------------
@@ -197,19 +211,19 @@ class _Connection:
             elif r.kind == "tcp" and r.what in ("eof", "reset", "close"):
                 self.ends.setdefault(r.sender, r)
         self.notes = [r for r in records if r.kind == "note"]
-        self.cut = self._note(FAULT + "the lab cut")
-        self.stopped = self._note(LAB_STOPPED)
-        self.stopping = self._note(SERVER_STOPPING)
-        self.raised = self._note(HANDLER_RAISED)
-        self.disconnect = self._note(DISCONNECT)
+        self.cut = self._note(NoteKind.CUT)
+        self.stopped = self._note(NoteKind.LAB_STOPPED)
+        self.stopping = self._note(NoteKind.SERVER_STOPPING)
+        self.raised = self._note(NoteKind.HANDLER_RAISED)
+        self.disconnect = self._note(NoteKind.DISCONNECT)
         self.cited: set[int] = set()  # ids of records an explanation already names
         self.start = records[0].t if records else 0.0
 
-    def _first(self, wanted) -> Record | None:
+    def _first(self, wanted: Callable[[Record], bool]) -> Record | None:
         return next((r for r in self.records if wanted(r)), None)
 
-    def _note(self, prefix: str) -> Record | None:
-        return self._first(lambda r: r.kind == "note" and r.text.startswith(prefix))
+    def _note(self, kind: NoteKind) -> Record | None:
+        return self._first(lambda r: r.kind == "note" and r.event.kind is kind)
 
     def finding(self, t: float, severity: Severity, text: str, rule: str = "") -> Finding:
         return Finding(self.conn, t, severity, text, rule)
@@ -217,7 +231,7 @@ class _Connection:
     def explain(self) -> list[Finding]:
         if self.notes and all(r.kind in ("note", "state") for r in self.records):
             # Known only from notes (a capture's TLS or non-WebSocket connection): they say it all.
-            return [self.finding(r.t, "info" if r.text.startswith(NOT_DECODED) else "warning", r.text)
+            return [self.finding(r.t, "info" if r.event.kind is NoteKind.NOT_WEBSOCKET else "warning", r.text)
                     for r in self.notes]
         if self.response is not None and self.response.status != 101:
             out = [self._rejected()]
@@ -247,19 +261,17 @@ class _Connection:
 
     def _refusal(self, req: Record | None, resp: Record) -> tuple[str, str]:
         status = resp.status
-        problems = list(req.problems) if req is not None else []
+        problems: list[Problem] = list(req.problems) if req is not None else []
 
-        def problem(*words: str) -> str | None:
-            return next((p for p in problems if any(w in p for w in words)), None)
+        def problem(*codes: P) -> Problem | None:
+            return next((p for p in problems if p.code in codes), None)
 
-        if status == 426 and (p := problem("Sec-WebSocket-Version is")):
+        if status == 426 and problem(P.UNSUPPORTED_VERSION):
             version = req.header("Sec-WebSocket-Version") if req is not None else "?"
             offered = resp.header("Sec-WebSocket-Version")
             tail = f"; the server speaks {offered}" if offered else ""
             return f"Sec-WebSocket-Version {version} is not 13{tail}", "RFC 6455 §4.4"
-        wanted = {405: ("method",), 505: ("HTTP/1.0", "HTTP/0", "request, must be"),
-                  426: ("Upgrade", "Connection"), 400: ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Host")}
-        if status in wanted and (p := problem(*wanted[status])):
+        if status in _REFUSALS and (p := problem(*_REFUSALS[status])):
             return p, _rule(p)
         if status == 431 and req is not None:
             longest = max((len(f"{k}: {v}") for k, v in req.headers), default=0)
@@ -288,7 +300,7 @@ class _Connection:
         if ender is not None and req is None and self.sent["client"]:
             torn = f", while the client was still sending its request ({self.sent['client']} bytes, no blank line yet)"
             for r in self.records:  # the truncated head is the cut's doing, not the client's
-                if r.kind == "error" and "truncated" in r.reason and r.t >= ender.t:
+                if r.kind == "error" and r.reason.code in _TRUNCATED and r.t >= ender.t:
                     self.cited.add(id(r))
         if self.cut is not None:
             return self.finding(self.cut.t, "error", "the lab cut the TCP connection during the opening "
@@ -302,14 +314,14 @@ class _Connection:
         if end.sender == "server":
             if req is None:
                 error = self._first(lambda r: r.kind == "error" and r.sender == "client"
-                                    and "truncated HTTP head" not in r.reason)
+                                    and r.reason.code is not P.TRUNCATED_HEAD)
                 if error is not None:
                     self.cited.add(id(error))
                     return self.finding(end.t, "error", f"the client's bytes are not an HTTP request "
                                         f"({error.reason}); the server closed the connection {waited} after it "
                                         "opened, without answering", _rule(error.reason))
                 for r in self.records:
-                    if r.kind == "error" and r.sender == "client" and "truncated HTTP head" in r.reason:
+                    if r.kind == "error" and r.sender == "client" and r.reason.code is P.TRUNCATED_HEAD:
                         self.cited.add(id(r))
                 sent = self.sent["client"]
                 what = (f"the client sent {sent} bytes of an HTTP request but never finished it (no blank line "
@@ -327,7 +339,7 @@ class _Connection:
     def _ending(self) -> list[Finding]:
         out = self._data_after_close()
         if not self.closes:
-            return out + [self._no_close()]
+            return [*out, self._no_close()]
         first = min(self.closes.values(), key=lambda r: r.t)
         self.cited.add(id(first))
         closer, peer = first.sender, OTHER[first.sender]
@@ -362,7 +374,7 @@ class _Connection:
             text = f"the {closer} closed with {_code(code)}{reason}"
         if self.disconnect is not None and closer == "server" and self.disconnect.t <= first.t:
             text += " — the lab asked the server to close"
-        return out + [self.finding(first.t, severity, text + after, rule)]
+        return [*out, self.finding(first.t, severity, text + after, rule)]
 
     def _stopped_before(self, close: Record) -> bool:
         return self.stopping is not None and self.stopping.t <= close.t
@@ -374,8 +386,8 @@ class _Connection:
             at = f" at {_ms(ping.t)}" if ping is not None else ""
             text = f"1011 keepalive ping timeout: the {closer}'s PING{at} got no PONG within ping_timeout"
             since = ping.t if ping is not None else self.start
-            dropped = next((r for r in self.notes if r.sender == peer and "dropped this PONG" in r.text
-                            and since <= r.t <= first.t), None)
+            dropped = next((r for r in self.notes if r.sender == peer and r.event.kind is NoteKind.DROPPED
+                            and r.event.opcode is Opcode.PONG and since <= r.t <= first.t), None)
             if dropped is not None:
                 text += f" — the {peer} answered, but the lab dropped its PONG at {_ms(dropped.t)}"
             elif self._paused(peer, since, first.t):
@@ -414,11 +426,10 @@ class _Connection:
         for note in self.notes:
             if note.t > until:
                 break
-            if not note.text.startswith(FAULT):
-                continue
-            if note.sender == sender and "paused" in note.text:
+            kind = note.event.kind
+            if note.sender == sender and kind is NoteKind.PAUSE:
                 paused = True
-            elif (note.sender == sender and "resumed" in note.text) or "all faults cleared" in note.text:
+            elif (note.sender == sender and kind is NoteKind.RESUME) or kind is NoteKind.FAULTS_CLEARED:
                 if note.t > since and paused:
                     return True
                 paused = False
@@ -453,7 +464,7 @@ class _Connection:
     def _data_after_close(self) -> list[Finding]:
         out = []
         for r in self.records:
-            if r.kind == "frame" and any("after a close frame" in p for p in r.problems):
+            if r.kind == "frame" and any(p.code is P.DATA_AFTER_CLOSE for p in r.problems):
                 self.cited.add(id(r))
                 other = OTHER[r.sender]
                 out.append(self.finding(r.t, "warning", f"the {r.sender} sent {r.opcode} after its own Close frame "
@@ -465,7 +476,7 @@ class _Connection:
         if self.cut is not None:
             text = ("1006 abnormal closure: no Close frame was seen; TCP was cut by the lab "
                     f"(fault injected at {_ms(self.cut.t)})")
-            torn = [r for r in self.records if r.kind == "error" and r.t >= self.cut.t and "truncated" in r.reason]
+            torn = [r for r in self.records if r.kind == "error" and r.t >= self.cut.t and r.reason.code in _TRUNCATED]
             for r in torn:
                 self.cited.add(id(r))
                 text += f"; it landed in the middle of a {r.sender} frame ({r.reason})"
@@ -473,7 +484,7 @@ class _Connection:
         if self.stopped is not None:
             return self.finding(self.stopped.t, "warning", "1006 abnormal closure: the lab stopped and cut TCP "
                                 "before any Close frame", "RFC 6455 §7.1.5")
-        if self._note(MESSAGE_LEVEL) is not None:
+        if self._note(NoteKind.MESSAGE_LEVEL) is not None:
             return self.finding(self.records[-1].t, "info", "how the connection ended is not in a HAR: it keeps "
                                 "messages only, no Close frames and no TCP")
         if not self.ends:

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .decode import GUID, Frame, build_frame, close_payload, decode
-from .trace import Trace
+from .capture.trace import Trace
+from .protocol import GUID, Frame, build_frame, close_payload, decode_bytes
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -173,14 +173,15 @@ class _Watch:
                 except Exception as exc:
                     self._failed(exc)
                     raise
-        else:
-            def watched(*args):
-                try:
-                    return fn(*args)
-                except Exception as exc:
-                    self._failed(exc)
-                    raise
-        return watched
+            return watched
+
+        def watched_sync(*args):
+            try:
+                return fn(*args)
+            except Exception as exc:
+                self._failed(exc)
+                raise
+        return watched_sync
 
     def check(self) -> None:
         if self.failures:
@@ -379,7 +380,7 @@ def check_text_frame(fn: Callable) -> None:
         wire = _call("text_frame", fn, text, mask, expected=expected)
         if wire != expected:
             given = bytes(wire) if isinstance(wire, (bytes, bytearray)) else None
-            frames = [f for f in decode(given, "client") if isinstance(f, Frame)] if given else []
+            frames = [f for f in decode_bytes(given, "client") if isinstance(f, Frame)] if given else []
             what = str(frames[0]) if frames else "nothing wslab can decode"
             problems = "".join(f"\n    - {p}" for p in (frames[0].problems if frames else ()))
             shown = f"{given[:16].hex(' ')}{' …' if len(given) > 16 else ''}" if given is not None else repr(wire)

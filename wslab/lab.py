@@ -10,144 +10,67 @@ a paused direction, dropped frames, a cut connection (:meth:`Lab.delay`,
 :meth:`Lab.pause`, :meth:`Lab.drop`, :meth:`Lab.cut`), and it opens raw TCP
 connections for hand-made bytes (:meth:`Lab.raw`). Each fault leaves a note in
 the trace, and :meth:`Lab.diagnose` explains how every connection ended.
+
+Threads, and who owns what -- one rule:
+
+* The lab's loop thread owns the tap, its connections, the faults in effect and
+  the server. Any other thread (the notebook's, a sync server's handler thread)
+  reaches them only through :meth:`LoopThread.run` / :meth:`LoopThread.call`,
+  which run the code on the loop and wait for it (``trio.from_thread.run``'s
+  discipline); coroutines use ``run_coroutine_threadsafe`` and await it.
+* The :class:`~wslab._runtime.recorder.Recorder` is the one object the threads share: one lock
+  guards it, writers append whole steps (:meth:`~wslab._runtime.recorder.Recorder.add_many`),
+  readers take a :meth:`~wslab._runtime.recorder.Recorder.snapshot`.
+* The server's connections, registered by handlers on the loop or on a sync
+  server's threads, sit behind their own small lock.
+
+So every public method of :class:`Lab` may be called from any thread; the
+blocking ones (:meth:`Lab.settle`, :meth:`Lab.stop`) have coroutine forms or run
+in a worker thread from ``async with``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import functools
-import inspect
 import random
-import re
-import sys
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import websockets.asyncio.client
 import websockets.asyncio.server
+import websockets.protocol
 import websockets.sync.client
-import websockets.sync.server
-from websockets.exceptions import ConnectionClosed
 
 from . import browser, handlers
-from .decode import opcode_name, opcode_value
-from .seeding import seeded_connection
-from .tap import ARROW, BACKLOG, DISCONNECT, FAULT, HANDLER_RAISED, SERVER_STOPPING, Faults, Recorder, Tap, TapConnection
-from .trace import Note, Trace
+from ._runtime.clients import settling_connection
+from ._runtime.faults import ARROW, Faults
+from ._runtime.faults import senders as _senders
+from ._runtime.loop import LoopThread, cell_key, stop_previous_run_of_this_cell
+from ._runtime.loop import running as _running
+from ._runtime.recorder import Recorder
+from ._runtime.seeding import seeded_connection
+from ._runtime.server import Server
+from ._runtime.tap import Tap, TapConnection
+from .capture.notes import DISCONNECT, FAULT, SERVER_STOPPING
+from .capture.records import Note, Record
+from .capture.trace import Trace
+from .protocol import NoteKind, Sender, opcode_name, opcode_value
 
 if TYPE_CHECKING:
-    from .live import LiveView
+    from ._runtime.raw import RawClient
     from .diagnose import Findings
-    from .raw import RawClient
+    from .live import LiveView
 
-_running: weakref.WeakSet[Lab] = weakref.WeakSet()
+T = TypeVar("T")
 
-
-class LoopThread:
-    """An asyncio event loop running forever in a daemon thread."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        # Cancel what is left so nothing logs "Task was destroyed but it is pending".
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
-
-    def run(self, coro, timeout: float | None = 10) -> Any:
-        """Run ``coro`` on the loop and wait for its result from another thread."""
-        if threading.current_thread() is self.thread:
-            raise RuntimeError("LoopThread.run() called from its own loop; await the coroutine instead")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise TimeoutError(f"lab operation did not finish in {timeout} s") from None
-
-    def stop(self) -> None:
-        # Even if the loop has not started running yet: the stop waits in its queue.
-        if not self.loop.is_closed():
-            try:
-                self.loop.call_soon_threadsafe(self.loop.stop)
-            except RuntimeError:  # closed between the check and the call
-                pass
-        self.thread.join(5)
-        if self.thread.is_alive():
-            warnings.warn(f"wslab: the lab's loop thread {self.thread.name} did not stop within 5 s", RuntimeWarning,
-                          stacklevel=3)
-
-
-def _cell_key() -> tuple | None:
-    """Identify the notebook cell (and its run) that is creating a lab, if any."""
-    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
-    if shell is None:
-        return None
-    frame = inspect.currentframe()
-    while frame is not None and frame.f_code.co_filename.startswith(__file__.rsplit("/", 1)[0]):
-        frame = frame.f_back
-    if frame is None or "ipykernel" not in frame.f_code.co_filename and "<ipython" not in frame.f_code.co_filename:
-        return None
-    # ipykernel names a cell's code after a hash of its text; terminal IPython adds
-    # the execution count (<ipython-input-N-hash>), which we drop.
-    filename = re.sub(r"^<ipython-input-\d+-", "<ipython-input-", frame.f_code.co_filename)
-    return (filename, frame.f_lineno), shell.execution_count
-
-
-def require_version_13(connection: Any, request: Any) -> Any:
-    """``process_request`` hook: refuse a Sec-WebSocket-Version other than 13 with ``426``.
-
-    RFC 6455 §4.4: the server answers a version it does not speak with an error
-    such as 426 Upgrade Required and a Sec-WebSocket-Version header listing the
-    versions it does speak (websockets alone would answer 400 Bad Request).
-    """
-    versions = {v.strip() for value in request.headers.get_all("Sec-WebSocket-Version") for v in value.split(",")}
-    if not versions or versions == {"13"}:
-        return None
-    response = connection.respond(
-        426, f"Failed to open a WebSocket connection: Sec-WebSocket-Version {', '.join(sorted(versions))} "
-             "is not supported; this server speaks version 13.\n")
-    response.headers["Sec-WebSocket-Version"] = "13"
-    return response
-
-
-def _chain_sync(*hooks: Callable | None) -> Callable:
-    """One synchronous ``process_request`` hook that tries ``hooks`` in order."""
-    def process_request(connection: Any, request: Any) -> Any:
-        for hook in hooks:
-            response = hook(connection, request) if hook is not None else None
-            if response is not None:
-                return response
-        return None
-
-    return process_request
-
-
-def _senders(direction: str) -> tuple[str, ...]:
-    """``"client"`` (client → server), ``"server"`` (server → client) or ``"both"``."""
-    if direction == "both":
-        return ("client", "server")
-    if direction in ("client", "server"):
-        return (direction,)
-    raise ValueError(f"direction must be 'client' (client → server), 'server' (server → client) or 'both', "
-                     f"not {direction!r}")
+NOT_RUNNING = "the lab is not running; call lab.start() or use 'with Lab(...) as lab:'"
+#: Seconds a lab client's close waits, at most, for the tap to see its connection end.
+CLIENT_SETTLE = 2.0
 
 
 class Lab:
@@ -206,7 +129,7 @@ class Lab:
         self.seed = seed
         self.compression = compression
         self.path = urlsplit(target).path or "/" if target else path
-        self.server_options = dict(
+        self.server_options: dict[str, Any] = dict(
             compression=compression, ping_interval=ping_interval, ping_timeout=ping_timeout,
             close_timeout=close_timeout, max_size=max_size, subprotocols=subprotocols,
             process_request=process_request, origins=origins, **server_options,
@@ -218,25 +141,27 @@ class Lab:
         self.recorder = Recorder(lambda: time.monotonic() - self.t0)
         self.clients_made = 0
         self.loop_thread: LoopThread | None = None
-        self.server: Any = None
-        self.server_thread: threading.Thread | None = None
+        self.server: Server | None = None
         self.tap: Tap | None = None
         self.server_port: int | None = None
         self.port: int | None = None
         self.cell: tuple | None = None
+        self._cell_hint: tuple | None = None
         self.listen = (host, port)
         self.page = page
         self.redact = redact
         self._conn_count = 0  # connection numbers continue across restarts
-        self._server_connections: dict[int, Any] = {}  # conn -> the server's connection, while its handler runs
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> Lab:
         """Start the server and the tap; returns the lab. Idempotent."""
         if self.loop_thread is not None:
             return self
-        self._stop_previous_run_of_this_cell()
-        if not self.recorder.records:  # a restarted lab keeps its clock
+        # Re-running a notebook cell that makes a lab stops the lab its previous
+        # run made, so labs don't pile up; labs made in a loop in one run survive.
+        self.cell, self._cell_hint = self._cell_hint or cell_key(), None
+        stop_previous_run_of_this_cell(self)
+        if not len(self.recorder):  # a restarted lab keeps its clock
             self.t0, self.started = time.monotonic(), time.time()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
         try:
@@ -247,40 +172,18 @@ class Lab:
         _running.add(self)
         return self
 
-    def _stop_previous_run_of_this_cell(self) -> None:
-        # Re-running a notebook cell that makes a lab stops the lab its previous
-        # run made, so labs don't pile up; labs made in a loop in one run survive.
-        self.cell = _cell_key()
-        if self.cell is None:
-            return
-        for lab in list(_running):
-            if lab.cell is not None and lab.cell[0] == self.cell[0] and lab.cell[1] != self.cell[1]:
-                lab.stop()
-
     async def _start(self) -> None:
         if self.target is not None:
             parts = urlsplit(self.target)
             if parts.scheme != "ws":
                 raise ValueError(f"target must be a ws:// URL, not {self.target!r}")
             upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        elif inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(
-            getattr(self.handler, "__call__", None)
-        ):
-            options = {"backlog": BACKLOG, **self.server_options}
-            options["process_request"] = handlers.chain(handlers.serve_page if self.page else None,
-                                                        require_version_13, options["process_request"])
-            self.server = await websockets.asyncio.server.serve(self._tapped(self.handler), "127.0.0.1", 0,
-                                                                **options)
-            upstream = ("127.0.0.1", self.server.sockets[0].getsockname()[1])
         else:
-            options = {k: v for k, v in self.server_options.items() if k != "ping_timeout" or v is not None}
-            options.setdefault("backlog", BACKLOG)
-            options["process_request"] = _chain_sync(require_version_13, options.get("process_request"))
-            self.server = websockets.sync.server.serve(self._tapped(self.handler), "127.0.0.1", 0, **options)
-            self.server_thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                                  name=f"wslab-sync-{id(self):x}")
-            self.server_thread.start()
-            upstream = ("127.0.0.1", self.server.socket.getsockname()[1])
+            assert self.handler is not None
+            self.server = Server(self.handler, self.server_options, name=f"{id(self):x}", recorder=self.recorder,
+                                 page_hook=handlers.serve_page if self.page else None,
+                                 find_conn=self._conn_of_server_port, on_loop=self._on_loop)
+            upstream = ("127.0.0.1", await self.server.start())
         self.server_port = upstream[1]
         self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact)
         self.tap.count = self._conn_count
@@ -292,42 +195,10 @@ class Lab:
                 raise
             self.port = await self.tap.start(host, 0)
 
-    def _tapped(self, handler: Callable) -> Callable:
-        """``handler``, noting in the trace which connection it serves and any exception it raises."""
-        lab = self
-
-        @contextlib.contextmanager
-        def serving(ws: Any):
-            tapped = lab.tap.find(upstream_port=ws.remote_address[1]) if lab.tap is not None else None
-            conn = tapped.conn if tapped is not None else None
-            if conn is not None:
-                lab._server_connections[conn] = ws
-            try:
-                yield
-            except ConnectionClosed:
-                pass  # the connection ended (the trace shows how): not the handler's failure
-            except Exception as exc:
-                if conn is not None:
-                    text = f"{HANDLER_RAISED}{type(exc).__name__}" + (f": {exc}" if str(exc) else "")
-                    lab.recorder.add(conn, Note("server", text))
-                raise
-            finally:
-                lab._server_connections.pop(conn, None)  # type: ignore[arg-type]
-
-        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
-            @functools.wraps(handler)
-            async def tapped_async(ws: Any) -> None:
-                with serving(ws):
-                    await handler(ws)
-
-            return tapped_async
-
-        @functools.wraps(handler)
-        def tapped_sync(ws: Any) -> None:
-            with serving(ws):
-                handler(ws)
-
-        return tapped_sync
+    def _conn_of_server_port(self, port: int) -> int | None:
+        """The tap's connection whose upstream side is ``port`` (the server's peer). On the loop thread."""
+        found = self.tap.find(upstream_port=port) if self.tap is not None else None
+        return found.conn if found is not None else None
 
     def stop(self) -> None:
         """Close open connections (1001 going away), the port and the thread. Idempotent."""
@@ -341,11 +212,10 @@ class Lab:
             warnings.warn(f"wslab: stopping the lab did not finish cleanly: {exc!r}", RuntimeWarning, stacklevel=2)
         finally:
             loop_thread.stop()
-            if self.server_thread is not None:
-                self.server_thread.join(5)
+            if self.server is not None:
+                self.server.join()
             if self.tap is not None:
                 self._conn_count = self.tap.count
-            self._server_connections.clear()
 
     async def _stop(self) -> None:
         if self.tap is not None:
@@ -354,17 +224,11 @@ class Lab:
             # first is cut now, the second after a short grace (most clients close in a millisecond).
             active = self.tap.active()
             for connection in active:
-                connection.record(Note("server", SERVER_STOPPING))
+                connection.record(Note(Sender.SERVER, SERVER_STOPPING, NoteKind.SERVER_STOPPING))
             await self.tap.finish([c for c in active if not c.opened and not c.closing], grace=0)
-            await self.tap.finish([c for c in active if c.eof["server"]], grace=0.25)
-        if isinstance(self.server, websockets.asyncio.server.Server):
-            self.server.close()  # RFC 6455 §7.4.1: 1001, the server is going away
-            try:
-                await asyncio.wait_for(self.server.wait_closed(), (self.close_timeout or 2) + 1)
-            except asyncio.TimeoutError:
-                pass
-        elif self.server is not None:
-            await asyncio.to_thread(self.server.shutdown)
+            await self.tap.finish([c for c in active if c.sides[Sender.SERVER].eof], grace=0.25)
+        if self.server is not None:
+            await self.server.stop(self.close_timeout or 2)  # RFC 6455 §7.4.1: 1001, the server is going away
         if self.tap is not None:
             await self.tap.stop()
 
@@ -379,6 +243,7 @@ class Lab:
         self.stop()
 
     async def __aenter__(self) -> Lab:
+        self._cell_hint = cell_key()  # here, on the cell's thread: the worker thread has no cell frames
         await asyncio.to_thread(self.start)
         return self
 
@@ -388,7 +253,7 @@ class Lab:
     def __repr__(self) -> str:
         state = f"running at {self.url}" if self.running else "stopped"
         what = f"tapping {self.target}" if self.target else getattr(self.handler, "__name__", "handler")
-        return f"<Lab {what}, {state}, {len(self.recorder.records)} records>"
+        return f"<Lab {what}, {state}, {len(self.recorder)} records>"
 
     # -- addresses -----------------------------------------------------------
     def _started_port(self) -> int:
@@ -430,20 +295,24 @@ class Lab:
             return browser.PageFrame(None, str(exc), height=height)
 
     # -- clients -------------------------------------------------------------
-    def _client_options(self, kwargs: dict, base: type) -> dict:
-        options = dict(proxy=None, compression=self.compression, ping_interval=None,
-                       close_timeout=self.close_timeout)
-        if self.seed is not None and "create_connection" not in kwargs:
-            self.clients_made += 1
-            rng = random.Random(f"wslab:{self.seed}:{self.clients_made}")
-            options["create_connection"] = seeded_connection(base, rng)
+    def _client_options(self, kwargs: dict[str, Any], base: type) -> dict[str, Any]:
+        options: dict[str, Any] = dict(proxy=None, compression=self.compression, ping_interval=None,
+                                       close_timeout=self.close_timeout)
+        if "create_connection" not in kwargs:
+            connection = settling_connection(base, self._settle_client, self._asettle_client)
+            if self.seed is not None:
+                self.clients_made += 1
+                rng = random.Random(f"wslab:{self.seed}:{self.clients_made}")
+                connection = seeded_connection(connection, rng)
+            options["create_connection"] = connection
         options.update(kwargs)
         return options
 
     def connect(self, path: str | None = None, **kwargs: Any) -> websockets.asyncio.client.connect:
         """An asyncio client through the tap: ``async with lab.connect() as ws:``.
 
-        Keyword arguments go to :func:`websockets.asyncio.client.connect`.
+        Keyword arguments go to :func:`websockets.asyncio.client.connect`. When the
+        client has closed, the trace holds its whole ending (see :meth:`settle`).
         """
         url = self.url if path is None else self.url.rsplit(self.path, 1)[0] + path
         options = self._client_options(kwargs, websockets.asyncio.client.ClientConnection)
@@ -460,17 +329,17 @@ class Lab:
     def raw(self, *, timeout: float = 2.0) -> RawClient:
         """A plain TCP client through the tap, for hand-made bytes: ``with lab.raw() as raw:``.
 
-        See :class:`~wslab.raw.RawClient`: ``raw.handshake()``, ``raw.send_frame(...)``,
+        See :class:`~wslab._runtime.raw.RawClient`: ``raw.handshake()``, ``raw.send_frame(...)``,
         ``raw.read_close()`` ... Every read waits at most ``timeout`` seconds.
         """
-        from .raw import RawClient
+        from ._runtime.raw import RawClient
 
         return RawClient(self, timeout=timeout)
 
     def conn_of(self, client: Any) -> int:
         """The connection number (``conn`` in the trace) of an open ``client``.
 
-        ``client`` is a :class:`~wslab.raw.RawClient`, a ``websockets`` client
+        ``client`` is a :class:`~wslab._runtime.raw.RawClient`, a ``websockets`` client
         connection (sync or asyncio) or a connected socket.
         """
         number = getattr(client, "conn", None)
@@ -482,31 +351,55 @@ class Lab:
             port = client.getsockname()[1]
         else:
             raise TypeError(f"cannot tell the connection of {type(client).__name__}")
-        found = self.tap.find(client_port=port) if self.tap is not None else None
+        tap = self.tap
+        found = self._on_loop(lambda: tap.find(client_port=port)) if tap is not None and self.running else None
         if found is None:
             raise LookupError(f"no open connection from port {port} through this lab")
         return found.conn
 
+    def _on_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` run on the lab's loop thread, which owns the tap (see the class docstring)."""
+        loop_thread = self.loop_thread
+        if loop_thread is None or self.tap is None:
+            raise RuntimeError(NOT_RUNNING)
+        return loop_thread.call(fn, *args)
+
     def _connection(self, conn: Any) -> TapConnection:
-        """The open tap connection ``conn`` (a number or a client); None: the newest."""
-        if self.tap is None or not self.running:
-            raise RuntimeError("the lab is not running; call lab.start()")
+        """The open tap connection ``conn`` (a number or a client); None: the newest. On the loop thread."""
+        assert self.tap is not None
         active = self.tap.active()
         if conn is None:
             if not active:
                 raise LookupError("no open connection through the lab")
             return max(active, key=lambda c: c.conn)
-        number = conn if isinstance(conn, int) else self.conn_of(conn)
+        number = conn if isinstance(conn, int) else None
+        if number is None:
+            port = conn.local_address[1] if hasattr(conn, "local_address") else conn.getsockname()[1]
+            found = self.tap.find(client_port=port)
+            if found is None:
+                raise LookupError(f"no open connection from port {port} through this lab")
+            return found
         for connection in active:
             if connection.conn == number:
                 return connection
         raise LookupError(f"connection {number} is not open")
 
     # -- faults --------------------------------------------------------------
-    def _fault_note(self, sender: str, text: str) -> None:
-        """Note what the lab changed on every open connection (new ones get a note when they open)."""
-        for connection in self.tap.active() if self.tap is not None and self.running else []:
-            self.recorder.add(connection.conn, Note(sender, FAULT + text))  # type: ignore[arg-type]
+    def _change_faults(self, notes: Sequence[tuple[str, str, NoteKind]], **changes: Any) -> None:
+        """Replace fields of :attr:`faults` and note each change on every open connection, on the loop thread
+        (new connections get a note when they open)."""
+        def apply() -> None:
+            for name, value in changes.items():
+                setattr(self.faults, name, value)
+            self.faults.changed()
+            for connection in self.tap.active() if self.tap is not None else []:
+                self.recorder.add_many(connection.conn, [Note(Sender(s), FAULT + text, kind)
+                                                         for s, text, kind in notes])
+
+        if self.running:
+            self._on_loop(apply)
+        else:
+            apply()
 
     def delay(self, latency: float, *, jitter: float = 0.0, direction: str = "both") -> None:
         """Hold every chunk sent in ``direction`` for ``latency`` seconds, plus up to ``jitter`` more.
@@ -520,11 +413,14 @@ class Lab:
             raise ValueError("latency and jitter are seconds, >= 0")
         senders = _senders(direction)
         faults = self.faults
-        faults.latency = {**faults.latency, **{s: float(latency) for s in senders}}
-        faults.jitter = {**faults.jitter, **{s: float(jitter) for s in senders}}
+        new = Faults(latency={**faults.latency, **{s: float(latency) for s in senders}},
+                     jitter={**faults.jitter, **{s: float(jitter) for s in senders}})
+        notes = []
         for sender in senders:
-            described = Faults(latency=faults.latency, jitter=faults.jitter).describe([sender])
-            self._fault_note(sender, described[0] if described else f"{ARROW[sender]}: no added latency")
+            described = new.describe([sender])
+            notes.append((sender, described[0] if described else f"{ARROW[sender]}: no added latency",
+                          NoteKind.LATENCY))
+        self._change_faults(notes, latency=new.latency, jitter=new.jitter)
 
     def pause(self, direction: str = "both") -> None:
         """Hold every byte sent in ``direction`` (``"client"``, ``"server"``, ``"both"``) until :meth:`resume`.
@@ -533,16 +429,14 @@ class Lab:
         them on resume. Meanwhile the peer hears nothing (a stalled network).
         """
         senders = _senders(direction)
-        self.faults.paused = self.faults.paused | set(senders)
-        for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: paused (the lab holds every byte)")
+        self._change_faults([(s, f"{ARROW[s]}: paused (the lab holds every byte)", NoteKind.PAUSE) for s in senders],
+                            paused=self.faults.paused | set(senders))
 
     def resume(self, direction: str = "both") -> None:
         """Deliver what :meth:`pause` held in ``direction`` and stop holding."""
         senders = [s for s in _senders(direction) if s in self.faults.paused]
-        self.faults.paused = self.faults.paused - set(senders)
-        for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: resumed (the lab delivers what it held)")
+        self._change_faults([(s, f"{ARROW[s]}: resumed (the lab delivers what it held)", NoteKind.RESUME)
+                             for s in senders], paused=self.faults.paused - set(senders))
 
     def drop(self, direction: str, *opcodes: str) -> None:
         """Drop every frame with one of ``opcodes`` sent in ``direction``, e.g. ``lab.drop("client", "PONG")``.
@@ -560,18 +454,14 @@ class Lab:
             except ValueError:
                 raise ValueError(f"unknown opcode {opcode!r}; use TEXT, BINARY, CONTINUATION, CLOSE, PING "
                                  "or PONG") from None
-        self.faults.drops = {**self.faults.drops, **{s: frozenset(names) for s in senders}}
-        for sender in senders:
-            self._fault_note(sender, f"{ARROW[sender]}: dropping {', '.join(sorted(names))} frames" if names
-                             else f"{ARROW[sender]}: no longer dropping frames")
+        said = f"dropping {', '.join(sorted(names))} frames" if names else "no longer dropping frames"
+        self._change_faults([(s, f"{ARROW[s]}: {said}", NoteKind.DROP) for s in senders],
+                            drops={**self.faults.drops, **{s: frozenset(names) for s in senders}})
 
     def clear_faults(self) -> None:
         """Remove every latency, pause and drop (held bytes are delivered)."""
-        active = self.faults.describe()
-        self.faults.latency, self.faults.jitter, self.faults.drops = {}, {}, {}
-        self.faults.paused = set()
-        if active:
-            self._fault_note("client", "all faults cleared")
+        notes = [("client", "all faults cleared", NoteKind.FAULTS_CLEARED)] if self.faults.describe() else []
+        self._change_faults(notes, latency={}, jitter={}, drops={}, paused=set())
 
     def cut(self, conn: Any = None, *, after: int | None = None, direction: str = "client") -> int:
         """Cut a connection's TCP: both peers get a reset (RST), and neither sees a Close frame (1006).
@@ -585,55 +475,78 @@ class Lab:
 
         Returns the connection number.
         """
-        connection = self._connection(conn)
-        if after is None:
-            async def now() -> None:
-                connection.kill(f"{FAULT}the lab cut the TCP connection")
-
-            self.loop_thread.run(now())  # type: ignore[union-attr]
-            return connection.conn
         if direction not in ("client", "server"):
             raise ValueError("direction must be 'client' or 'server'")
-        if after < 0:
+        if after is not None and after < 0:
             raise ValueError("after is a number of bytes, >= 0")
 
-        async def later() -> None:
-            self.recorder.add(connection.conn, Note(direction, f"{FAULT}the lab will cut the TCP connection "  # type: ignore[arg-type]
-                                                                f"after {after} more bytes from the {direction}"))
-            connection.cut_after[direction] = after
+        def cut_on_loop() -> int:
+            connection = self._connection(conn)
+            if after is None:
+                connection.kill(f"{FAULT}the lab cut the TCP connection", NoteKind.CUT)
+            else:
+                connection.record(Note(Sender(direction), f"{FAULT}the lab will cut the TCP connection after "
+                                       f"{after} more bytes from the {direction}", NoteKind.CUT_SCHEDULED))
+                connection.sides[Sender(direction)].cut_after = after
+            return connection.conn
 
-        self.loop_thread.run(later())  # type: ignore[union-attr]
-        return connection.conn
+        return self._on_loop(cut_on_loop)
 
     def disconnect(self, conn: Any = None, code: int = 1000, reason: str = "") -> int:
         """Make the server close connection ``conn`` (its handler's ``ws.close(code, reason)``).
 
         The server starts the closing handshake (RFC 6455 §7.1.2) and waits up
-        to ``close_timeout`` for the client's Close before dropping TCP.
-        ``conn`` is as for :meth:`cut`. Returns the connection number.
+        to ``close_timeout`` for the client's Close before dropping TCP. This
+        returns once the server's Close frame is on its way. ``conn`` is as for
+        :meth:`cut`. Returns the connection number.
         """
-        connection = self._connection(conn)
-        ws = self._server_connections.get(connection.conn)
-        if ws is None:
-            raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
-        self.recorder.add(connection.conn, Note("server", f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})"))
-        if isinstance(ws, websockets.asyncio.server.ServerConnection):
-            asyncio.run_coroutine_threadsafe(ws.close(code, reason), self.loop_thread.loop)  # type: ignore[union-attr]
-        else:
-            threading.Thread(target=ws.close, args=(code, reason), daemon=True,
-                             name=f"wslab-close-{connection.conn}").start()
-        return connection.conn
+        async def close_on_loop() -> tuple[int, Any]:
+            connection = self._connection(conn)
+            ws = self.server.connection(connection.conn) if self.server is not None else None
+            if ws is None:
+                raise LookupError(f"connection {connection.conn} has no running handler on the lab's server")
+            connection.record(Note(Sender.SERVER, f"{DISCONNECT} ({code}{' ' + repr(reason) if reason else ''})",
+                                   NoteKind.DISCONNECT))
+            if isinstance(ws, websockets.asyncio.server.ServerConnection):
+                closing = asyncio.ensure_future(ws.close(code, reason))
+                # Return once the Close frame is handed to the transport, not when the peer answers.
+                while ws.protocol.state is websockets.protocol.State.OPEN and not closing.done():
+                    await asyncio.sleep(0)
+                return connection.conn, None
+            return connection.conn, ws
+
+        if self.loop_thread is None or self.tap is None:
+            raise RuntimeError(NOT_RUNNING)
+        number, sync_ws = self.loop_thread.run(close_on_loop())
+        if sync_ws is not None:  # a sync server's connection: its close() blocks until the peer answers
+            threading.Thread(target=sync_ws.close, args=(code, reason), daemon=True,
+                             name=f"wslab-close-{number}").start()
+        return number
 
     # -- the record ----------------------------------------------------------
     def settle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
-        """Wait until connections that are closing have closed and the wire is quiet."""
+        """Wait until nothing is on its way, then return: at most ``timeout`` seconds.
+
+        Nothing on its way means: no connection that has seen a Close, an EOF or a
+        reset is still open, no byte is queued in the tap (paused directions aside),
+        and nothing was recorded for ``quiet`` seconds. The lab's own clients settle
+        by themselves when they close, and :meth:`stop` leaves a settled trace, so
+        this is for other clients (a browser, a bare socket). From a coroutine, use
+        ``await lab.asettle()``: this method would block the running event loop.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError("lab.settle() would block the running event loop of this thread: "
+                               "use `await lab.asettle()`")
         deadline = time.monotonic() + timeout
-        with self.recorder.changed:
-            while True:
+        while True:
+            busy = self.running and self._on_loop(self._busy)
+            with self.recorder.changed:
                 now = time.monotonic()
-                last = self.recorder.records[-1].t + self.t0 if self.recorder.records else 0
-                closing = self.tap is not None and any(c.closing for c in self.tap.active())
-                if now >= deadline or (not closing and now - last >= quiet):
+                if now >= deadline or (not busy and now - self.recorder.last_change >= quiet):
                     return
                 self.recorder.changed.wait(min(quiet, deadline - now))
 
@@ -647,12 +560,68 @@ class Lab:
 
         return LiveView(self, rows=rows, conns=conns, fps=fps, plot=plot)
 
+    async def asettle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
+        """:meth:`settle` for coroutines: ``await lab.asettle()`` waits without blocking the event loop."""
+        await asyncio.to_thread(self.settle, timeout, quiet)
+
+    def _busy(self) -> bool:
+        return self.tap is not None and any(c.busy() for c in self.tap.active())
+
+    def _client_conn(self, port: int, timeout: float) -> int | None:
+        """The connection number of the client on ``port``, once the tap has accepted it (None: not in time)."""
+        tap, loop_thread = self.tap, self.loop_thread
+        if tap is None or loop_thread is None:
+            return None
+        found = loop_thread.run(tap.wait_for(client_port=port, timeout=timeout), timeout=timeout + 1)
+        return found.conn if found is not None else None
+
+    def _settle_client(self, port: int | None) -> None:
+        """Wait until the tap has seen the end of the lab's client on ``port`` (a client's close calls this)."""
+        loop_thread = self.loop_thread
+        if port is None or loop_thread is None or threading.current_thread() is loop_thread.thread:
+            return
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            loop_thread.run(self._client_done(port), timeout=CLIENT_SETTLE + 1)
+
+    async def _asettle_client(self, port: int | None) -> None:
+        """:meth:`_settle_client` without blocking the caller's event loop."""
+        loop_thread = self.loop_thread
+        if port is None or loop_thread is None:
+            return
+        if asyncio.get_running_loop() is loop_thread.loop:
+            await self._client_done(port)
+            return
+        with contextlib.suppress(RuntimeError):
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._client_done(port), loop_thread.loop))
+
+    async def _client_done(self, port: int) -> None:
+        connection = self.tap.find(client_port=port) if self.tap is not None else None
+        if connection is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(connection.done.wait(), CLIENT_SETTLE)
+
     @property
     def trace(self) -> Trace:
-        """A snapshot of everything recorded so far (after letting closing connections finish)."""
-        if threading.current_thread() is not (self.loop_thread and self.loop_thread.thread):
-            self.settle()
-        return Trace(list(self.recorder.records), list(self.recorder.chunks), started=self.started)
+        """A snapshot of everything recorded so far, at once, whatever the traffic.
+
+        The lab's own clients (:meth:`connect`, :meth:`connect_sync`, :meth:`raw`)
+        wait for the tap to see their connection end when they close, and
+        :meth:`stop` (the end of a ``with`` block) leaves everything settled; for
+        other clients, call :meth:`settle` (or ``await lab.asettle()``) first.
+        """
+        records, chunks = self.recorder.snapshot()
+        return Trace(records, chunks, started=self.started)
+
+    def on_record(self, callback: Callable[[Record], Any]) -> None:
+        """Call ``callback(record)`` with each new record, on the thread that records it (keep it short)."""
+        self.recorder.listeners.append(callback)
+
+    def wait_for(self, predicate: Callable[[Record], bool], timeout: float = 5.0) -> Record:
+        """The first record (recorded so far or from now on) for which ``predicate`` is true.
+
+        Raises TimeoutError after ``timeout`` seconds.
+        """
+        return self.recorder.wait_for(predicate, timeout)
 
     def diagnose(self) -> Findings:
         """How each connection ended and what went wrong, in plain words (``lab.trace.diagnose()``)."""
@@ -660,12 +629,4 @@ class Lab:
 
     def clear(self) -> None:
         """Forget what was recorded so far (connections keep their numbers)."""
-        with self.recorder.changed:
-            self.recorder.records.clear()
-            self.recorder.chunks.clear()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for lab in list(_running):
-        lab.stop()
+        self.recorder.clear()

@@ -17,6 +17,7 @@ The view reads snapshots of the lab's records and never changes them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import threading
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from .trace import Record, Trace
+from .capture.records import Record
+from .capture.trace import Trace
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -69,8 +71,7 @@ _CSS = """
 
 
 def _snapshot(lab: Lab) -> list[Record]:
-    with lab.recorder.changed:
-        return list(lab.recorder.records)
+    return lab.recorder.snapshot()[0]
 
 
 class LiveView(anywidget.AnyWidget):
@@ -118,10 +119,8 @@ class LiveView(anywidget.AnyWidget):
             self._render(final=True)
 
     def _detach(self) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self.lab.recorder.listeners.remove(self._poke)
-        except ValueError:
-            pass
 
     def stop(self) -> None:
         """Stop following the lab (the view keeps its last drawing). The lab's stop() does this too."""

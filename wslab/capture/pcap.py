@@ -31,7 +31,8 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _packet(src: tuple[bytes, int], dst: tuple[bytes, int], seq: int, ack: int, flags: int, payload: bytes = b"") -> bytes:
+def _packet(src: tuple[bytes, int], dst: tuple[bytes, int], seq: int, ack: int, flags: int,
+            payload: bytes = b"") -> bytes:
     tcp = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
     pseudo = src[0] + dst[0] + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
     tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp + payload)) + tcp[18:]
@@ -81,7 +82,7 @@ def write_pcap(chunks: Sequence[Chunk], records: Sequence[Record], path: str | o
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535 + 14, LINKTYPE_ETHERNET))
         for t, packet in packets:
             t += started
-            sec, usec = int(t), int(round((t - int(t)) * 1e6))
+            sec, usec = int(t), round((t - int(t)) * 1e6)
             if usec >= 1_000_000:
                 sec, usec = sec + 1, usec - 1_000_000
             f.write(struct.pack("<IIII", sec, usec, len(packet), len(packet)) + packet)

@@ -16,24 +16,36 @@ a notebook cell.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .decode import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
+from ..protocol import DecodeError, Event, Frame, Handshake, StreamDecoder, build_frame
 
-if TYPE_CHECKING:
-    from .lab import Lab
-
-#: RFC 6455 §1.3's sample nonce; its Sec-WebSocket-Accept is ``s3pPLMBiTxaQ9kYGJzzhZRbK+xOo=``.
+#: RFC 6455 §1.3's sample nonce; its Sec-WebSocket-Accept is ``s3pPLMBiTxaQ9kYGzzhZRbK+xOo=``.
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 #: RFC 6455 §5.7's sample masking key (the "Hello" examples).
 SAMPLE_MASK = b"\x37\xfa\x21\x3d"
 
 Headers = Mapping[str, "str | None"] | Iterable[tuple[str, "str | None"]]
+
+
+class Through(Protocol):
+    """What a raw client needs from the lab it goes through (a :class:`~wslab.Lab`)."""
+
+    @property
+    def port(self) -> int | None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def _client_conn(self, port: int, timeout: float) -> int | None: ...
+
+    def _settle_client(self, port: int | None) -> None: ...
 
 
 class RawClient:
@@ -53,7 +65,7 @@ class RawClient:
         closed: the server has closed (or reset) the TCP connection.
     """
 
-    def __init__(self, lab: Lab, *, timeout: float = 2.0) -> None:
+    def __init__(self, lab: Through, *, timeout: float = 2.0) -> None:
         if not lab.running or lab.port is None:
             raise RuntimeError("the lab is not running; call lab.start() or use 'with Lab(...) as lab:'")
         self.lab = lab
@@ -73,15 +85,12 @@ class RawClient:
         self._recv_pos = 0
         self.conn = self._find_conn()
 
-    def _find_conn(self) -> int | None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            tap = self.lab.tap
-            found = tap.find(client_port=self.local_address[1]) if tap is not None else None
-            if found is not None:
-                return found.conn
-            time.sleep(0.002)
-        return None
+    def _find_conn(self) -> int:
+        conn = self.lab._client_conn(self.local_address[1], self.timeout)
+        if conn is None:
+            self.sock.close()
+            raise TimeoutError(f"the lab's tap did not accept this connection within {self.timeout} s")
+        return conn
 
     # -- writing -------------------------------------------------------------
     def send(self, data: bytes | str) -> None:
@@ -146,7 +155,7 @@ class RawClient:
 
     def send_frame(self, opcode: str | int, payload: bytes | str = b"", *, mask: bytes | None = SAMPLE_MASK,
                    **options: Any) -> bytes:
-        """Build one frame with :func:`~wslab.decode.build_frame`, send it and return its bytes.
+        """Build one frame with :func:`~wslab.protocol.build.build_frame`, send it and return its bytes.
 
         Client frames are masked (RFC 6455 §5.1) with a fixed key by default;
         ``mask=None`` sends it unmasked. ``options`` are ``build_frame``'s:
@@ -270,10 +279,8 @@ class RawClient:
     # -- ending --------------------------------------------------------------
     def send_eof(self) -> None:
         """Half-close: send a TCP FIN, and keep reading."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
     def close(self, *, reset: bool = False) -> None:
         """Close the socket (``reset=True``: abruptly, with an RST, like a client that vanishes)."""
@@ -282,6 +289,7 @@ class RawClient:
         if reset:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
+        self.lab._settle_client(self.local_address[1])  # the trace then holds the end of this connection
 
     def __enter__(self) -> RawClient:
         return self
@@ -292,4 +300,5 @@ class RawClient:
     def __repr__(self) -> str:
         state = "closed by the server" if self.closed else ("closed" if self.sock.fileno() < 0 else "open")
         status = f", response {self.response.status}" if self.response is not None else ""
-        return f"<RawClient conn {self.conn} to {self.host}:{self.port}, {state}{status}, {len(self.received)} bytes in>"
+        return (f"<RawClient conn {self.conn} to {self.host}:{self.port}, {state}{status}, "
+                f"{len(self.received)} bytes in>")

@@ -42,8 +42,8 @@ _shim = _ScopedSecrets()
 
 
 def _install() -> None:
-    websockets.frames.secrets = _shim  # type: ignore[attr-defined]
-    websockets.utils.secrets = _shim  # type: ignore[attr-defined]
+    websockets.frames.secrets = _shim  # type: ignore[assignment]  # a stand-in module, on purpose
+    websockets.utils.secrets = _shim  # type: ignore[assignment]
 
 
 @contextlib.contextmanager
@@ -74,7 +74,7 @@ def seed_protocol(protocol, rng: random.Random) -> None:
 def seeded_connection(base: type, rng: random.Random) -> type:
     """A subclass of websockets' ``ClientConnection`` ``base`` whose protocol uses ``rng``."""
 
-    class SeededClientConnection(base):  # type: ignore[misc, valid-type]
+    class SeededClientConnection(base):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             seed_protocol(self.protocol, rng)

@@ -156,7 +156,7 @@ class HalfStream:
         end = min([upto, *[at for at in self._pending if at > self.next]])
         gap = Delivery("gap", t, self.next, size=end - self.next)
         self.next = end
-        return [gap] + self._deliver(t, bytearray())
+        return [gap, *self._deliver(t, bytearray())]
 
     def _finish(self, t: float) -> list[Delivery]:
         if self._fin is not None and not self.ended and self.next >= self._fin[0]:
@@ -208,7 +208,7 @@ class TcpConnection:
         """``segment`` is a SYN opening a new connection on these same ports (the old one is over or replaced)."""
         if not segment.syn or segment.ack is not None:
             return False
-        return self.isn is None and any(h.next for h in self.halves.values()) or (
+        return (self.isn is None and any(h.next for h in self.halves.values())) or (
             self.isn is not None and segment.seq != self.isn)
 
     def packet(self, segment: Segment) -> list[tuple[Endpoint, Delivery]]:

@@ -24,20 +24,24 @@ import os
 import re
 from collections.abc import Iterable
 
-from ..decode import DecodeError, Sender, WireDecoder
-from ..tap import StateTracker
-from ..trace import Chunk, Note, Record, Tcp, Trace, preview
+from ...protocol import DecodeError, Sender, WireDecoder
+from ...protocol.enums import NoteKind, TcpEvent
+from ...protocol.problems import Problem, ProblemCode
+from ...protocol.render import preview
+from ...protocol.states import StateTracker
+from ..notes import NOT_DECODED
+from ..records import Chunk, Note, Record, Tcp
+from ..trace import Trace
 from .packets import Capture, read_capture
 from .reassembly import Delivery, Endpoint, Segment, TcpConnection
 
 ARROW = {"client": "client → server", "server": "server → client"}
-OTHER: dict[str, Sender] = {"client": "server", "server": "client"}
+OTHER: dict[Sender, Sender] = {Sender.CLIENT: Sender.SERVER, Sender.SERVER: Sender.CLIENT}
 #: Bytes of one connection held while looking for a WebSocket handshake in it.
 MAX_HELD = 16 * 1024 * 1024
 #: Bytes of each side's stream kept to say what a connection that isn't decoded starts with.
 _OPENING = 8192
 #: Notes about a connection wslab did not decode start with this.
-NOT_DECODED = "not decoded: "
 
 _REQUEST_LINE = re.compile(rb"GET [!-~]+ HTTP/1\.\d\r\n")
 _UPGRADE = re.compile(rb"\r\nupgrade:[^\r\n]*\bwebsocket\b", re.IGNORECASE)
@@ -106,12 +110,12 @@ class _Stream:
         self.chunks: list[Chunk] = []
         self.held: list[tuple[Endpoint, Delivery]] = []
         self.seen: dict[Endpoint, bytearray] = {end: bytearray() for end in self.tcp.ends}  # bytes while pending
-        self.base: dict[Endpoint, int | None] = {end: None for end in self.tcp.ends}  # stream offset of seen[0]
-        self.scanned: dict[Endpoint, int] = {end: 0 for end in self.tcp.ends}
-        self.sent: dict[Endpoint, int] = {end: 0 for end in self.tcp.ends}  # bytes delivered, all modes
+        self.base: dict[Endpoint, int | None] = dict.fromkeys(self.tcp.ends)  # stream offset of seen[0]
+        self.scanned: dict[Endpoint, int] = dict.fromkeys(self.tcp.ends, 0)
+        self.sent: dict[Endpoint, int] = dict.fromkeys(self.tcp.ends, 0)  # bytes delivered, all modes
         self.first_sender: Endpoint | None = None
-        self.missing: dict[Endpoint, int] = {end: 0 for end in self.tcp.ends}  # bytes the capture lacks
-        self.opening: dict[Endpoint, bytes] = {end: b"" for end in self.tcp.ends}  # each side's first bytes
+        self.missing: dict[Endpoint, int] = dict.fromkeys(self.tcp.ends, 0)  # bytes the capture lacks
+        self.opening: dict[Endpoint, bytes] = dict.fromkeys(self.tcp.ends, b"")  # each side's first bytes
         self.why = ""  # mode "other": the note's text ("": said when the connection ends)
         # -- mode "websocket" ----------------------------------------------------
         self.role: dict[Endpoint, Sender] = {}
@@ -164,7 +168,7 @@ class _Stream:
             self.base[end] = d.offset
             if self.tcp.halves[end].start_seen:
                 self.missing[end] += d.offset  # the stream's first bytes were not captured
-        if d.offset != self.base[end] + len(seen):  # a hole: scanning restarts after it
+        if d.offset != (self.base[end] or 0) + len(seen):  # a hole: scanning restarts after it (base set above)
             seen.clear()
             self.base[end], self.scanned[end] = d.offset, 0
         seen += d.data
@@ -270,7 +274,7 @@ class _Stream:
         """``client`` sent the handshake request at stream offset ``at``: decode everything held, then the rest."""
         server = next(end for end in self.tcp.ends if end != client)
         self.mode = "websocket"
-        self.role = {client: "client", server: "server"}
+        self.role = {client: Sender.CLIENT, server: Sender.SERVER}
         self.start["client"] = at
         if at == 0 and self.tcp.halves[client].start_seen:  # the request opens the stream: so does the response
             self.start["server"] = self.base[server] or 0
@@ -282,7 +286,7 @@ class _Stream:
     def _decode(self, end: Endpoint, d: Delivery) -> None:
         sender = self.role[end]
         if d.kind == "syn":
-            self._record(d.t, Tcp("client", "connect"))
+            self._record(d.t, Tcp(Sender.CLIENT, TcpEvent.CONNECT))
             for change in self.states.connected():
                 self._record(d.t, change)
         elif d.kind == "data":
@@ -296,13 +300,13 @@ class _Stream:
                                         "this direction is not decoded")
         elif d.kind == "fin":
             self.eof[sender] = True
-            self._record(d.t, Tcp(sender, "eof"))
+            self._record(d.t, Tcp(sender, TcpEvent.EOF))
             if not self.lost[sender]:
                 self._decoded(d.t, self.decoder.eof(sender))
             if all(self.eof.values()):
                 self._closed(d.t, "TCP connection closed")
         elif d.kind == "rst":
-            self._record(d.t, Tcp(sender, "reset", "RST"))
+            self._record(d.t, Tcp(sender, TcpEvent.RESET, "RST"))
             for side in (sender, OTHER[sender]):
                 if not self.eof[side] and not self.lost[side]:
                     self._decoded(d.t, self.decoder.eof(side))
@@ -325,7 +329,8 @@ class _Stream:
         try:
             events = self.decoder.receive(sender, data)
         except Exception as exc:  # as in the tap: the decoder must never stop the import
-            events = [DecodeError(sender, self.fed[sender], f"decoder crashed: {exc!r}")]
+            events = [DecodeError(sender, self.fed[sender],
+                                  Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
         self._decoded(d.t, events)
         if sender == "client" and self.handshake_t is None:  # the request is in: its response can be looked for
             self.handshake_t = d.t
@@ -347,7 +352,7 @@ class _Stream:
             if d.offset + len(d.data) <= offset:
                 self.skipped["server"] += len(d.data)
             else:
-                self._data("server", d)
+                self._data(Sender.SERVER, d)
 
     def _decoded(self, t: float, events: list) -> None:
         for event in events:
@@ -390,5 +395,6 @@ class _Stream:
 
     def _note(self, t: float, sender: str, text: str, *, front: bool = False) -> None:
         """A note at ``t``; ``front``: before the records already made at that time (the trace sorts stably)."""
-        record = Record(t, self.conn, Note(sender, text))  # type: ignore[arg-type]
+        kind = NoteKind.NOT_WEBSOCKET if text.startswith(NOT_DECODED) else NoteKind.UNDECODED
+        record = Record(t, self.conn, Note(sender, text, kind))  # type: ignore[arg-type]
         self.records.insert(0, record) if front else self.records.append(record)

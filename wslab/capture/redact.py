@@ -27,7 +27,7 @@ import dataclasses
 import re
 from typing import Literal
 
-from .decode import Handshake
+from ..protocol import Handshake
 
 #: Headers whose value is credentials, and how much of it is hidden.
 SENSITIVE_HEADERS: dict[str, Literal["cookie", "set-cookie", "credentials", "all"]] = {
@@ -77,7 +77,7 @@ class HeadRedactor:
         self._line = bytearray()  # the current line so far (as read, unredacted), up to its value
         self._mode = "name"     # where we are in the current line
         self._rule: str | None = None
-        self._scheme = b""      # an Authorization value's leading bytes while they may be a scheme
+        self._scheme: bytes | None = b""  # an Authorization value's leading bytes while they may be a scheme
         self._upgrade = False   # this head asks for (client) or grants (server) the upgrade
         self._prev = 0          # the previous byte (for the blank line that ends a head)
 
@@ -219,7 +219,7 @@ def mark_handshake(handshake: Handshake) -> Handshake:
 
     ``raw`` keeps the wire copy (``*`` for each hidden byte), so offsets and lengths stay true.
     """
-    hidden = {name for name in SENSITIVE_HEADERS}
+    hidden = set(SENSITIVE_HEADERS)
     headers = tuple((name, mark(value) if name.lower() in hidden else value) for name, value in handshake.headers)
     path = handshake.path and mark(handshake.path)
     return dataclasses.replace(handshake, headers=headers, path=path, start_line=mark(handshake.start_line))

@@ -20,7 +20,8 @@ def to_mermaid(records: Sequence[Record], *, max_frames: int = 40) -> str:
     conns = sorted({r.conn for r in records})
     lines = ["sequenceDiagram"]
     for conn in conns:
-        lines.append(f"    participant C{conn} as client {conn}" if len(conns) > 1 else f"    participant C{conn} as client")
+        name = f"client {conn}" if len(conns) > 1 else "client"
+        lines.append(f"    participant C{conn} as {name}")
     lines.append("    participant S as server")
     frames = 0
     skipped = 0

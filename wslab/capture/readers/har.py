@@ -26,12 +26,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..decode import Frame, Handshake, Sender, WireDecoder, build_frame
-from ..tap import StateTracker
-from ..trace import Chunk, Note, Record, Trace
+from ...protocol import Frame, Handshake, Sender, WireDecoder, build_frame
+from ...protocol.enums import NoteKind
+from ...protocol.problems import ProblemCode
+from ...protocol.states import StateTracker
+from ..notes import MESSAGE_LEVEL
+from ..records import Chunk, Note, Record
+from ..trace import Trace
 
 #: The note on every connection from a HAR starts with this.
-MESSAGE_LEVEL = "HAR: message level only"
 MESSAGE_LEVEL_NOTE = (
     f"{MESSAGE_LEVEL} — the browser recorded each message's direction, time, type and data, not the bytes on the "
     "wire: masks, control frames (ping, pong, close), fragmentation and close codes are not in a HAR. The frames "
@@ -39,8 +42,8 @@ MESSAGE_LEVEL_NOTE = (
 )
 #: What the decoder would say about what a HAR doesn't keep: rebuilt frames are unmasked on purpose,
 #: and a refusal's body is not in the export.
-_NOT_IN_A_HAR = ("client frame not masked", "truncated body")
-_SENDERS: dict[str, Sender] = {"send": "client", "receive": "server"}
+_NOT_IN_A_HAR = frozenset({ProblemCode.UNMASKED_CLIENT_FRAME, ProblemCode.TRUNCATED_BODY})
+_SENDERS: dict[str, Sender] = {"send": Sender.CLIENT, "receive": Sender.SERVER}
 _VERSION = re.compile(r"HTTP/1\.[01]", re.IGNORECASE)
 
 
@@ -71,7 +74,7 @@ def load_har(path: str | os.PathLike) -> Trace:
     starts = [_epoch(e.get("startedDateTime")) for e in sockets]
     order = sorted(range(len(sockets)), key=lambda i: (starts[i] is None, starts[i] or 0.0))
     known = [s for s in starts if s is not None] or [
-        _seconds(m.get("time")) for e in sockets for m in e.get("_webSocketMessages") or []
+        _seconds(m["time"]) for e in sockets for m in e.get("_webSocketMessages") or []
         if isinstance(m, dict) and isinstance(m.get("time"), (int, float))]  # no startedDateTime: the messages'
     started = min(known) if known else None
     records: list[Record] = []
@@ -141,7 +144,7 @@ class _Connection:
         url = urlsplit(str(request.get("url", "")))
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         method = str(request.get("method") or "GET")
-        self.send("client", self.t, _head(f"{method} {path} {_version(request.get('httpVersion'))}",
+        self.send(Sender.CLIENT, self.t, _head(f"{method} {path} {_version(request.get('httpVersion'))}",
                                           request.get("headers")))
         status = response.get("status")
         if isinstance(status, int) and status > 0:
@@ -150,14 +153,14 @@ class _Connection:
                                    and isinstance(v, (int, float))) / 1000
             reply_t = min([reply_t, *times])
             reason = str(response.get("statusText") or "")
-            self.send("server", reply_t, _head(f"{_version(response.get('httpVersion'))} {status} {reason}".rstrip(),
-                                               response.get("headers")))
+            status_line = f"{_version(response.get('httpVersion'))} {status} {reason}".rstrip()
+            self.send(Sender.SERVER, reply_t, _head(status_line, response.get("headers")))
             if status != 101:  # a refusal: its body (not in the HAR) ends the response
-                self.decoded(reply_t, self.decoder.eof("server"))
+                self.decoded(reply_t, self.decoder.eof(Sender.SERVER))
         else:
             error = response.get("_error") or response.get("_failureText") or "no response recorded"
             self.note(self.t, f"HAR: the handshake got no response ({error})")
-        for message, t in zip([m for m in messages or [] if isinstance(m, dict)], times):
+        for message, t in zip([m for m in messages or [] if isinstance(m, dict)], times, strict=False):
             self.message(message, t)
 
     def _time(self, value: Any) -> float:
@@ -190,13 +193,13 @@ class _Connection:
 
     def decoded(self, t: float, events: list) -> None:
         for event in events:
-            if isinstance(event, (Frame, Handshake)) and any(p.startswith(_NOT_IN_A_HAR) for p in event.problems):
+            if isinstance(event, (Frame, Handshake)) and any(p.code in _NOT_IN_A_HAR for p in event.problems):
                 event = dataclasses.replace(event, problems=tuple(p for p in event.problems
-                                                                  if not p.startswith(_NOT_IN_A_HAR)))
+                                                                  if p.code not in _NOT_IN_A_HAR))
             self.records.append(Record(t, self.conn, event))
-            if isinstance(event, Handshake) or isinstance(event, Frame):
+            if isinstance(event, (Handshake, Frame)):
                 for change in self.states.event(event):
                     self.records.append(Record(t, self.conn, change))
 
     def note(self, t: float, text: str) -> None:
-        self.records.append(Record(t, self.conn, Note("client", text)))
+        self.records.append(Record(t, self.conn, Note(Sender.CLIENT, text, NoteKind.MESSAGE_LEVEL)))

@@ -1,0 +1,1 @@
+"""I/O: the loop thread, the recorder, the tap, the server, the raw client. Never draws or diagnoses."""

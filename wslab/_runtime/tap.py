@@ -1,0 +1,435 @@
+"""The wire tap: a transparent TCP relay that records every byte.
+
+The tap listens on its own port and relays each accepted connection to the
+upstream server. Every chunk read in either direction is timestamped, kept,
+fed to the :class:`~wslab.protocol.decoder.WireDecoder` and then relayed unchanged, so
+whatever the decoder cannot parse still reaches the other side. End-of-stream
+is passed on with ``write_eof()`` (``websockets`` half-closes TCP after the
+closing handshake, RFC 6455 §7.1.1), and resets are passed on as resets.
+
+Faults are injected here, between reading and relaying: latency and jitter,
+a paused direction, dropped frames (the tap then relays whole frames only,
+cutting at the decoder's frame boundaries), and a cut connection, now or after
+a number of bytes. Each one leaves a :class:`~wslab.capture.records.Note` of its kind, whose text starts with
+:data:`FAULT` in the trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+from ..capture.notes import FAULT, LAB_STOPPED, REDACTED
+from ..capture.records import Chunk, Note, Tcp
+from ..capture.redact import HeadRedactor, mark_handshake
+from ..protocol import DecodeError, Frame, Handshake, WireDecoder
+from ..protocol.enums import ConnState, NoteKind, Sender, TcpEvent
+from ..protocol.problems import Problem, ProblemCode
+from ..protocol.states import StateTracker
+from .faults import ARROW, Faults
+from .recorder import Recorder
+
+OTHER: dict[str, Sender] = {"client": Sender.SERVER, "server": Sender.CLIENT}
+SENDERS = (Sender.CLIENT, Sender.SERVER)
+READ_SIZE = 65536
+#: Pending TCP connections the tap (and the lab's server) queue before refusing.
+BACKLOG = 1024
+#: Chunks a direction may have waiting to be relayed before the tap stops
+#: reading from that sender (TCP flow control then slows the sender down).
+QUEUE_CHUNKS = 64
+
+__all__ = ["ARROW", "BACKLOG", "OTHER", "QUEUE_CHUNKS", "READ_SIZE", "Faults", "Recorder", "Tap", "TapConnection"]
+
+
+class _Cut:
+    """Relay queue item: cut the connection here (after the bytes queued before it)."""
+
+    def __init__(self, note: str, kind: NoteKind = NoteKind.CUT) -> None:
+        self.note = note
+        self.kind = kind
+
+
+def _reset(writer: Any) -> None:
+    """Abort ``writer``'s socket with an RST rather than a FIN (SO_LINGER 0)."""
+    try:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
+
+
+@dataclasses.dataclass
+class _Side:
+    """What the tap keeps about one direction of a connection (one sender's bytes)."""
+
+    offset: int = 0  #: stream offset of the next byte read from this sender
+    eof: bool = False  #: the sender half-closed (FIN)
+    cut_after: int | None = None  #: cut the connection after this many more bytes from this sender
+    held: bytearray = dataclasses.field(default_factory=bytearray)  #: read, not yet released (drops)
+    released: int = 0  #: stream offset up to which bytes were released to the relay
+    due: float = 0.0  #: loop time the last delayed chunk was due (latency keeps order)
+    in_flight: int = 0  #: items queued for the relay and not written yet (for settling)
+
+
+class TapConnection:
+    """One relayed TCP connection: two pumps, two relays, one decoder, one state tracker.
+
+    A pump reads one sender's bytes, records and decodes them and queues them;
+    its relay writes them to the other side when the faults allow.
+    """
+
+    def __init__(self, tap: Tap, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.tap = tap
+        self.conn = conn
+        self.client_reader, self.client_writer = reader, writer
+        self.server_reader: asyncio.StreamReader | None = None
+        self.server_writer: asyncio.StreamWriter | None = None
+        peer = writer.get_extra_info("peername")
+        #: The client's TCP port (how the lab finds the connection of a client).
+        self.client_port: int | None = peer[1] if peer else None
+        #: The tap's own port towards the server (what the server sees as the peer).
+        self.upstream_port: int | None = None
+        self.decoder = WireDecoder()
+        #: Cookies, credentials and tokens are hidden in what is recorded (never in what is relayed).
+        self.redactors = {side: HeadRedactor(side) for side in ("client", "server")} if tap.redact else None
+        self.states = StateTracker()
+        #: One record per direction, by sender.
+        self.sides = {Sender.CLIENT: _Side(), Sender.SERVER: _Side()}
+        self.done = asyncio.Event()
+        #: The connection is over both ways (cut, or reset by a peer): stop relaying.
+        self.dead = False
+        #: A Close frame, a rejection, an EOF or a reset was seen: the end is near.
+        self.closing = False
+        self._tasks: list[asyncio.Task] = []
+
+    def record(self, event: Any, t: float | None = None) -> None:
+        self.tap.recorder.add(self.conn, event, t)
+
+    def record_decoded(self, events: list, t: float, chunk: Chunk | None = None) -> None:
+        """Record ``chunk`` and what was decoded from it, with the notes and state changes they cause."""
+        out: list[Any] = []
+        for event in events:
+            if isinstance(event, Handshake) and self.redactors and self.redactors[event.sender].redacted:
+                marked = mark_handshake(event)
+                if marked != event:
+                    out.append(Note(event.sender, REDACTED, NoteKind.REDACTED))
+                event = marked
+            out.append(event)
+            if (isinstance(event, Frame) and event.opcode == "CLOSE") or (
+                isinstance(event, Handshake) and event.status not in (None, 101)
+            ):
+                self.closing = True
+            out += self.states.event(event)
+        if out or chunk is not None:
+            self.tap.recorder.add_many(self.conn, out, t=t, chunk=chunk)
+
+    @property
+    def opened(self) -> bool:
+        """The server's ``101`` has crossed the wire."""
+        return self.states.state[Sender.SERVER] in (ConnState.OPEN, ConnState.CLOSING)
+
+    async def run(self) -> None:
+        try:
+            host, port = self.tap.upstream
+            try:
+                self.server_reader, self.server_writer = await asyncio.open_connection(host, port)
+            except OSError as exc:
+                self.record(Note(Sender.SERVER, f"upstream {host}:{port} refused: {exc}", NoteKind.UPSTREAM_REFUSED))
+                self.client_writer.transport.abort()
+                self.record(Tcp(Sender.SERVER, TcpEvent.RESET, "upstream unreachable"))
+                return
+            sockname = self.server_writer.get_extra_info("sockname")
+            self.upstream_port = sockname[1] if sockname else None
+            t = self.tap.recorder.clock()
+            self.record(Tcp(Sender.CLIENT, TcpEvent.CONNECT), t)
+            for change in self.states.connected():
+                self.record(change, t)
+            for sender in SENDERS:
+                for kind, text in self.tap.faults.in_effect([sender]):
+                    self.record(Note(sender, f"{FAULT}{text} (in effect)", kind), t)
+            queues: dict[str, asyncio.Queue[tuple[float, bytes | _Cut]]] = {
+                sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
+            self._tasks = [
+                asyncio.create_task(self.pump(Sender.CLIENT, self.client_reader, queues["client"], self.server_writer)),
+                asyncio.create_task(self.pump(Sender.SERVER, self.server_reader, queues["server"], self.client_writer)),
+                asyncio.create_task(self.relay(Sender.CLIENT, queues["client"], self.server_writer)),
+                asyncio.create_task(self.relay(Sender.SERVER, queues["server"], self.client_writer)),
+            ]
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            for writer in (self.client_writer, self.server_writer):
+                if writer is not None:
+                    writer.transport.abort() if self.dead else writer.close()
+            for change in self.states.closed("TCP connection closed"):
+                self.record(change)
+            self._tasks = []
+            self.done.set()
+
+    async def pump(self, sender: Sender, reader: asyncio.StreamReader, queue: asyncio.Queue[Any],
+                   other: asyncio.StreamWriter) -> None:
+        """Read from ``sender``, record, decode, queue for the relay."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data = await reader.read(READ_SIZE)
+            except (ConnectionError, OSError) as exc:
+                if self.dead:
+                    return
+                # A reset ends the connection both ways: pass it on, stop relaying.
+                self.dead = self.closing = True
+                t = self.tap.recorder.clock()
+                self.record(Tcp(sender, TcpEvent.RESET, type(exc).__name__), t)
+                for end in (sender, OTHER[sender]):
+                    if not self.sides[end].eof:
+                        self.record_decoded(self.decoder.eof(end), t)
+                _reset(other)
+                self._cancel_others()
+                return
+            if self.dead:
+                return
+            t = self.tap.recorder.clock()
+            when = loop.time()
+            if not data:
+                self.sides[sender].eof = self.closing = True
+                self.record(Tcp(sender, TcpEvent.EOF), t)
+                self.record_decoded(self.decoder.eof(sender), t)
+                await self._release(sender, queue, b"", [], when, t, everything=True)
+                await self._put(sender, queue, when, b"")
+                return
+            cut, dropped = None, 0
+            side = self.sides[sender]
+            budget = side.cut_after
+            if budget is not None:
+                if len(data) >= budget:
+                    data, dropped = data[:budget], len(data) - budget
+                    side.cut_after = None
+                    cut = _Cut(f"{FAULT}the lab cut the TCP connection after {budget} more bytes from the "
+                               f"{sender}" + (f", dropping the {dropped} bytes after them" if dropped else ""),
+                               NoteKind.CUT)
+                else:
+                    side.cut_after = budget - len(data)
+            events: list = []
+            if data:
+                seen = self.redactors[sender].feed(data) if self.redactors else data
+                chunk = Chunk(t, self.conn, sender, side.offset, seen)
+                side.offset += len(data)
+                try:
+                    events = self.decoder.receive(sender, seen)
+                except Exception as exc:  # the decoder must never stop the relay
+                    events = [DecodeError(sender, side.offset,
+                                          Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
+                self.record_decoded(events, t, chunk)
+            await self._release(sender, queue, data, events, when, t, everything=cut is not None)
+            if cut is not None:
+                await self._put(sender, queue, when, cut)
+                return
+
+    async def _release(self, sender: Sender, queue: asyncio.Queue, data: bytes, events: list, when: float,
+                       t: float, *, everything: bool) -> None:
+        """Queue ``data``, just read from ``sender``: all of it, or whole frames minus dropped ones."""
+        drops = self.tap.faults.drops.get(sender)
+        side = self.sides[sender]
+        held = side.held
+        if not drops and not held:  # the usual case: relay as read
+            side.released = side.offset
+            if data:
+                await self._put(sender, queue, when, data)
+            return
+        held += data
+        stream = self.decoder.decoder(sender)
+        start = side.released
+        end = side.offset
+        if drops and not everything and stream.state in ("head", "body", "frames"):
+            # Hold a frame until it is complete, so it can be dropped whole -- but never hold
+            # back bytes already relayed (a drop switched on mid-frame lets that frame through).
+            end = max(stream.offset, start)
+        data = bytes(held[: end - start])
+        del held[: end - start]
+        side.released = end
+        if drops:
+            pieces, pos = [], 0
+            for event in events:
+                if isinstance(event, Frame) and event.opcode in drops and event.offset >= start:
+                    first = event.offset - start
+                    pieces.append(data[pos:first])
+                    pos = first + len(event.wire)
+                    self.record(Note(sender, f"{FAULT}the lab dropped this {event.opcode} frame ({ARROW[sender]})",
+                                     NoteKind.DROPPED, event.opcode), t)
+            data = b"".join(pieces) + data[pos:]
+        if data:
+            await self._put(sender, queue, when, data)
+
+    async def _put(self, sender: Sender, queue: asyncio.Queue, when: float, item: bytes | _Cut) -> None:
+        self.sides[sender].in_flight += 1
+        await queue.put((when, item))
+
+    def busy(self) -> bool:
+        """Something is still on its way: a Close or EOF seen but the connection not over, or bytes
+        queued for a direction that is not paused. (Read on the loop thread.)"""
+        if self.closing and not self.done.is_set():
+            return True
+        return any(side.in_flight or side.held for sender, side in self.sides.items()
+                   if sender not in self.tap.faults.paused)
+
+    async def relay(self, sender: Sender, queue: asyncio.Queue, writer: Any) -> None:
+        """Write what ``sender``'s pump queued to the other side, after the faults' delays."""
+        broken = False
+        while True:
+            when, data = await queue.get()
+            try:
+                if broken:  # the other side is gone: keep draining so the pump never blocks
+                    if data == b"" or isinstance(data, _Cut):
+                        return
+                    continue
+                done, broken = await self._deliver(sender, when, data, writer)
+                if done:
+                    return
+            finally:
+                self.sides[sender].in_flight -= 1
+
+    async def _deliver(self, sender: Sender, when: float, data: bytes | _Cut, writer: Any) -> tuple[bool, bool]:
+        """Write one queued item when the faults allow; (relay done, other side broken)."""
+        faults = self.tap.faults
+        loop = asyncio.get_running_loop()
+        delay = faults.delay(sender)
+        if delay:
+            # Latency, not throttling: each chunk is due `delay` after it was read, in order.
+            side = self.sides[sender]
+            due = side.due = max(when + delay, side.due)
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+        await faults.until_resumed(sender)  # a kill cancels this task, so no need to watch `dead` here
+        if self.dead:
+            return True, False
+        if isinstance(data, _Cut):
+            self.kill(data.note, data.kind)
+            return True, False
+        try:
+            if data == b"":
+                if writer.can_write_eof():
+                    writer.write_eof()
+            else:
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError, RuntimeError):
+            return data == b"", True
+        return data == b"", False
+
+    def kill(self, note: str, kind: NoteKind = NoteKind.CUT) -> None:
+        """Cut the TCP connection both ways at once: both peers see a reset (RST).
+
+        Call on the tap's event loop. ``note`` says why, in the trace, and ``kind`` what for code.
+        """
+        if self.dead:
+            return
+        self.dead = self.closing = True
+        t = self.tap.recorder.clock()
+        self.record(Note(Sender.CLIENT, note, kind), t)
+        self.record(Tcp(Sender.CLIENT, TcpEvent.RESET, note), t)
+        for sender in SENDERS:  # a frame cut in half shows as a truncated frame
+            if not self.sides[sender].eof:
+                self.record_decoded(self.decoder.eof(sender), t)
+        for writer in (self.client_writer, self.server_writer):
+            if writer is not None:
+                _reset(writer)
+        self._cancel_others()
+
+    def _cancel_others(self) -> None:
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+
+
+class Tap:
+    """A recording TCP relay in front of ``upstream`` (host, port)."""
+
+    def __init__(self, upstream: tuple[str, int], recorder: Recorder, faults: Faults | None = None, *,
+                 redact: bool = True) -> None:
+        self.upstream = upstream
+        self.redact = redact
+        self.recorder = recorder
+        self.faults = faults or Faults()
+        self.server: asyncio.AbstractServer | None = None
+        self.connections: dict[int, TapConnection] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.count = 0
+        self._arrived = asyncio.Event()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        # A deep backlog: a class connecting at once must not wait out SYN retries.
+        self.server = await asyncio.start_server(self.accept, host, port, backlog=BACKLOG)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def accept(self, reader, writer) -> None:
+        self.count += 1
+        connection = TapConnection(self, self.count, reader, writer)
+        self.connections[self.count] = connection
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()  # wakes wait_for(); later arrivals set the new event
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await connection.run()
+        finally:
+            self.tasks.discard(task)
+            self.connections.pop(connection.conn, None)
+
+    def active(self) -> list[TapConnection]:
+        return list(self.connections.values())
+
+    async def wait_for(self, *, client_port: int, timeout: float) -> TapConnection | None:
+        """The connection from ``client_port`` once the tap has accepted it; None after ``timeout`` s."""
+        async def accepted() -> TapConnection:
+            while (found := self.find(client_port=client_port)) is None:
+                await self._arrived.wait()
+            return found
+
+        try:
+            return await asyncio.wait_for(accepted(), timeout)
+        except TimeoutError:
+            return None
+
+    def find(self, *, client_port: int | None = None, upstream_port: int | None = None) -> TapConnection | None:
+        """The open connection whose client (or upstream) TCP port is given, or None."""
+        for connection in self.active():
+            if (client_port is not None and connection.client_port == client_port) or (
+                upstream_port is not None and connection.upstream_port == upstream_port
+            ):
+                return connection
+        return None
+
+    async def finish(self, connections: Iterable[TapConnection], grace: float) -> None:
+        """Give ``connections`` up to ``grace`` seconds to end on their own, then cut the rest."""
+        connections = list(connections)  # walked twice below
+        waiting = [asyncio.ensure_future(c.done.wait()) for c in connections if not c.done.is_set()]
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=grace)
+            for future in pending:
+                future.cancel()
+        for connection in connections:
+            if not connection.done.is_set():
+                connection.kill(LAB_STOPPED, NoteKind.LAB_STOPPED)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        # Connections already closing get a moment to finish on their own (the
+        # client's FIN usually follows the server's by a millisecond), so the
+        # trace shows a clean ending rather than a reset by the lab.
+        await self.finish([c for c in self.active() if c.closing], grace=1)
+        for connection in self.active():
+            connection.kill(LAB_STOPPED, NoteKind.LAB_STOPPED)
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=2)
+        if self.server is not None:
+            await self.server.wait_closed()

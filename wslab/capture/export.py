@@ -1,0 +1,123 @@
+"""Saving and loading traces as JSON (versioned: version 2 now; version-1 files still load)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import typing
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
+from ..protocol.events import AcceptCheck, DecodeError, Field, Frame, Handshake
+from ..protocol.problems import Problem
+from .notes import legacy_kind
+from .records import Chunk, Note, Record, State, Tcp
+
+if TYPE_CHECKING:
+    from .trace import Trace
+
+
+def to_json(trace: Trace) -> dict[str, Any]:
+    """The whole trace as plain JSON data (see :func:`from_json`)."""
+    return {"wslab_trace": VERSION, "started": trace.started,
+            "records": [{"t": r.t, "conn": r.conn, "event": plain(r.event)} for r in trace.records],
+            "chunks": [plain(c) for c in trace.chunks]}
+
+
+def save(trace: Trace, path: str | os.PathLike[str]) -> None:
+    """Write ``trace`` to a JSON file; :func:`load` reads it back."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(to_json(trace), f, ensure_ascii=False)
+
+
+#: The version of the JSON format written by :meth:`Trace.to_json`. Version 2 gives
+#: problems their code and rule, and notes their kind; version-1 files still load.
+VERSION = 2
+
+TYPES = {cls.__name__: cls for cls in (Handshake, Frame, DecodeError, AcceptCheck, Field, Tcp, State, Note, Chunk)}
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, Problem):
+        return {"type": "Problem", "code": value.code.value, "rule": value.rule, "text": value.text}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, **fields}
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)  # an enum's value
+    return value
+
+
+@functools.cache
+def _enum_fields(cls: type) -> dict[str, type]:
+    """The fields of dataclass ``cls`` typed with one of our enums (``X`` or ``X | None``)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        for arg in typing.get_args(hint) or (hint,):
+            if isinstance(arg, type) and issubclass(arg, (Sender, Opcode, ConnState, TcpEvent, NoteKind)):
+                out[name] = arg
+    return out
+
+
+def _unplain(value: Any, legacy: bool = False) -> Any:
+    if isinstance(value, dict):
+        if "hex" in value and len(value) == 1:
+            return bytes.fromhex(value["hex"])
+        if value.get("type") == "Problem":
+            text = value["text"]
+            if value["rule"] and text.endswith(f" ({value['rule']})"):
+                text = text[: -len(value["rule"]) - 3]
+            return Problem(value["code"], text, value["rule"])
+        cls = TYPES[value["type"]]
+        fields = {k: _unplain(v, legacy) for k, v in value.items() if k != "type"}
+        for name, enum in _enum_fields(cls).items():
+            if fields.get(name) is not None:
+                fields[name] = enum(fields[name])
+        if legacy:
+            fields = _upgrade_v1(cls, fields)
+        return cls(**fields)
+    if isinstance(value, list):
+        return tuple(_unplain(v, legacy) for v in value)
+    return value
+
+
+def _upgrade_v1(cls: type, fields: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had problems and notes as bare text: recognise their codes and kinds."""
+    if cls in (Frame, Handshake):
+        fields["problems"] = tuple(Problem.from_text(p) for p in fields.get("problems", ()))
+    elif cls is DecodeError:
+        fields["reason"] = Problem.from_text(fields["reason"])
+    elif cls is Note:
+        fields["kind"], fields["opcode"] = legacy_kind(fields["text"])
+    return fields
+
+
+def from_json(data: dict[str, Any]) -> Trace:
+    """Rebuild a trace from :meth:`Trace.to_json` data (version 1 or 2)."""
+    version = data.get("wslab_trace") if isinstance(data, dict) else None
+    if version not in (1, VERSION):
+        raise ValueError(f"not a wslab trace (missing 'wslab_trace': {VERSION})")
+    legacy = version == 1
+    from .trace import Trace  # the Trace class sits above its records and their JSON
+
+    return Trace([Record(r["t"], r["conn"], _unplain(r["event"], legacy)) for r in data["records"]],
+                 [_unplain(c, legacy) for c in data["chunks"]], started=data.get("started"))
+
+
+def load(path: str | os.PathLike[str]) -> Trace:
+    """Load a trace saved with :meth:`Trace.save`."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a wslab trace: not JSON ({exc})") from None
+    return from_json(data)
+
+
+__all__ = ["VERSION", "from_json", "load", "plain", "save", "to_json"]

@@ -1,0 +1,5 @@
+"""Pictures of a trace: they read data, never change it (``f(records, *, ax=None, **kwargs) -> Axes``)."""
+
+from .timeline import COLORS, FALLBACK_FONTS, STATE_COLORS, sizes, timeline
+
+__all__ = ["COLORS", "FALLBACK_FONTS", "STATE_COLORS", "sizes", "timeline"]
