@@ -125,6 +125,7 @@ def require_version_13(connection: Any, request: Any) -> Any:
         426, f"Failed to open a WebSocket connection: Sec-WebSocket-Version {', '.join(sorted(versions))} "
              "is not supported; this server speaks version 13.\n")
     response.headers["Sec-WebSocket-Version"] = "13"
+    response.headers["Upgrade"] = "websocket"  # RFC 9110 §15.5.22: a 426 MUST carry Upgrade
     return response
 
 
@@ -155,8 +156,9 @@ class Lab:
 
     Args:
         handler: a ``websockets`` connection handler (async, or sync -- then the
-            threaded sync server runs it), or a built-in name: ``"echo"``, ``"chat"``,
-            ``"silent"``.
+            threaded sync server runs it), or a built-in name: ``"hello"``, ``"article-chat"``
+            (the article's two servers), ``"room"`` (a broadcast room), ``"echo"``,
+            ``"silent"`` (see :mod:`wslab.handlers`).
         target: ``ws://host:port/path`` of an existing server to tap instead of
             starting one.
         seed: make the lab's own clients' handshake keys and masks reproducible.
