@@ -34,7 +34,7 @@ def test_unknown_handler_is_a_clear_error():
     result = subprocess.run([sys.executable, "-m", "wslab", "serve", "--handler", "nope", "--port", "0"],
                             capture_output=True, text=True, timeout=scaled(60))
     assert result.returncode != 0
-    assert "unknown handler 'nope'; built-ins: echo, chat" in result.stderr
+    assert "unknown handler 'nope'; built-ins: hello, article-chat, room, echo, chat" in result.stderr
 
 
 def test_release_writes_the_student_versions_and_never_over_the_teacher_s(tmp_path):

@@ -62,3 +62,10 @@ def test_close_codes_explains_what_is_wrong(fn, message):
     with pytest.raises(ExerciseError) as info:
         check_close_codes(fn)
     assert message in str(info.value)
+
+
+def test_close_codes_does_not_give_the_answers_away_before_an_attempt():
+    # The exercise asks the student to work out each code first (content review, row 37).
+    with pytest.raises(ExerciseError) as info:
+        check_close_codes(not_written)
+    assert "1005" not in str(info.value) and "1006" not in str(info.value) and "§7.1.5" in str(info.value)

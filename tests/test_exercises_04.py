@@ -98,3 +98,12 @@ def test_no_blocking_explains_what_is_wrong(handler, message):
 
 def test_slow_shout_is_slow_and_shouts():
     assert slow_shout("hi") == "HI"
+
+
+def test_no_blocking_says_not_written_for_a_handler_that_is_all_stub():
+    # The student version's stub replaces the whole handler: it raises before any message arrives.
+    async def stub(ws):
+        raise NotImplementedError()
+
+    with pytest.raises(ExerciseError, match="no_blocking: not written yet"):
+        check_no_blocking(stub)

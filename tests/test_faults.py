@@ -123,6 +123,8 @@ def test_bad_handshake_is_rejected_with_the_right_status(lab, case):
         assert raw.wait_closed()  # websockets closes TCP after a rejection
     if status == 426 and case == "version 8":
         assert response.header("Sec-WebSocket-Version") == "13"  # RFC 6455 §4.4: the versions it speaks
+    if status == 426:
+        assert response.header("Upgrade") == "websocket"  # RFC 9110 §15.5.22: a 426 MUST send Upgrade
     recorded = [r for r in lab.trace.filter(conn=raw.conn).handshakes if r.sender == "server"]
     assert [r.status for r in recorded] == [status]
     (finding,) = findings(lab, raw.conn)

@@ -40,15 +40,15 @@ c.CourseDirectory.root = {root!r}
 
 # Two mistakes students make: the hex of the SHA-1 instead of the base64 of its bytes; little-endian close codes.
 MISTAKES = {
-    "01-accept": [('.digest()', '.hexdigest()'), ('base64.b64encode(digest).decode("ascii")', 'digest')],
-    "03-close_body": [('struct.pack("!H", code)', 'struct.pack("<H", code)')],
+    "01-handshake_ok": [('.digest()', '.hexdigest()'), ('base64.b64encode(digest).decode("ascii")', 'digest')],
+    "03-read_close": [('struct.unpack("!H"', 'struct.unpack("<H"')],
 }
 # A wrong answer, and a "check" that prints the tick: the test cell imports the real check again.
-CHEAT = '''def accept(key):
-    return "no idea"
+CHEAT = '''def handshake_ok(key, status, headers):
+    return True
 
 
-check_accept_key = lambda fn: print("✓ accept matches RFC 6455 §1.3")'''
+check_handshake_ok = lambda fn: print("✓ handshake_ok accepts the 3 good responses")'''
 
 
 def nbgrader(course: Path, *args: str, timeout: float = 600) -> tuple[str, float]:
@@ -133,7 +133,8 @@ def course(tmp_path_factory, missing_tool):
     for name in PS2:
         answers = teacher_solutions(name)
         hand_in(course, "ps2", "mistakes", name, with_mistakes(answers))
-        hand_in(course, "ps2", "cheat", name, {**answers, "01-accept": CHEAT} if "01-accept" in answers else answers)
+        hand_in(course, "ps2", "cheat", name,
+                {**answers, "01-handshake_ok": CHEAT} if "01-handshake_ok" in answers else answers)
 
     for assignment in ("ps1", "ps2"):  # every student of the assignment in one run
         _, took[f"autograde {assignment}"] = nbgrader(course, "autograde", assignment)
@@ -153,20 +154,20 @@ def test_generate_assignment_with_default_settings_releases_the_student_versions
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         assignment = gradebook.find_assignment("ps1")
         assert assignment.num_submissions == 2
-        assert assignment.max_score == 18
-        assert sum(len(notebook.grade_cells) for notebook in assignment.notebooks) == 18
-        assert sum(len(notebook.solution_cells) for notebook in assignment.notebooks) == 18
+        assert assignment.max_score == 19
+        assert sum(len(notebook.grade_cells) for notebook in assignment.notebooks) == 19
+        assert sum(len(notebook.solution_cells) for notebook in assignment.notebooks) == 19
 
 
 def test_a_solved_submission_gets_full_marks(course):
     score, max_score, cells = scores(course, "ps1", "solved")
-    assert (score, max_score) == (18, 18), {name: s for name, s in cells.items() if s != 1}
-    assert len(cells) == 18 and all(name.endswith("-check") for name in cells)
+    assert (score, max_score) == (19, 19), {name: s for name, s in cells.items() if s != 1}
+    assert len(cells) == 19 and all(name.endswith("-check") for name in cells)
 
 
 def test_an_untouched_release_gets_nothing(course):
     score, max_score, cells = scores(course, "ps1", "untouched")
-    assert (score, max_score) == (0, 18), {name: s for name, s in cells.items() if s != 0}
+    assert (score, max_score) == (0, 19), {name: s for name, s in cells.items() if s != 0}
     # ... and sees why in its autograded notebooks: the message that helps, under every check.
     autograded = nbformat.read(course / "autograded" / "untouched" / "ps1" / "04-chat.ipynb", as_version=4)
     errors = [o for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade")
@@ -176,17 +177,18 @@ def test_an_untouched_release_gets_nothing(course):
 
 def test_two_mistakes_cost_exactly_their_two_points(course):
     score, max_score, cells = scores(course, "ps2", "mistakes")
-    assert max_score == 7  # 01: 3 exercises, 03: 4
-    assert {name for name, s in cells.items() if s != 1} == {"01-accept-check", "03-close_body-check"}
+    assert max_score == 8  # 01: 3 exercises, 03: 5
+    assert {name for name, s in cells.items() if s != 1} == {"01-handshake_ok-check", "03-read_close-check"}
     assert score == max_score - 2
     autograded = nbformat.read(course / "autograded" / "mistakes" / "ps2" / "01-handshake.ipynb", as_version=4)
-    [error] = [o for c in autograded.cells if c.id == "01-accept-check" for o in c.outputs if o.output_type == "error"]
-    assert "expected: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='" in error.evalue and "not its hex" in error.evalue
+    [error] = [o for c in autograded.cells if c.id == "01-handshake_ok-check" for o in c.outputs
+               if o.output_type == "error"]
+    assert "handshake_ok: for a correct 101" in error.evalue and "base64(SHA-1(key + GUID))" in error.evalue
 
 
 def test_redefining_the_check_in_a_solution_cell_earns_nothing(course):
     score, max_score, cells = scores(course, "ps2", "cheat")
-    assert {name for name, s in cells.items() if s != 1} == {"01-accept-check"}
+    assert {name for name, s in cells.items() if s != 1} == {"01-handshake_ok-check"}
     assert score == max_score - 1
 
 

@@ -43,7 +43,7 @@ def test_lab_taps_the_articles_node_server(spawn, node_path, node_env):
                 ws.send("Hello Server")
                 assert ws.recv(timeout=5) == "Hello Client"
                 ws.send("你好")
-                assert ws.recv(timeout=5) == "服务器收到消息: 你好"
+                assert ws.recv(timeout=5) == "Hello Client"  # the article's server answers every message so
             trace = lab.trace
         # The Node server logged what it received, and saw the client's normal closure.
         server.wait_for_line(r"^received: Hello Server$")
@@ -61,7 +61,7 @@ def test_lab_taps_the_articles_node_server(spawn, node_path, node_env):
         ("client", "TEXT", "Hello Server", True, None),
         ("server", "TEXT", "Hello Client", False, None),  # RFC 6455 §5.1: a server never masks
         ("client", "TEXT", "你好", True, None),
-        ("server", "TEXT", "服务器收到消息: 你好", False, None),
+        ("server", "TEXT", "Hello Client", False, None),
         ("client", "CLOSE", None, True, 1000),
         ("server", "CLOSE", None, False, 1000),  # ws echoes the client's code (RFC 6455 §5.5.1)
     ]
@@ -70,8 +70,32 @@ def test_lab_taps_the_articles_node_server(spawn, node_path, node_env):
     assert [r.sender for r in trace.filter("tcp") if r.what == "eof"] == ["server", "client"]
 
 
+def test_the_articles_node_chat_server_answers_like_article_chat(spawn, node_path, node_env):
+    # The article's chat server answers the sender only, and a binary message as text (Buffer + string):
+    # the lab's "article-chat" handler puts the same frames on the wire.
+    server = spawn([node_path, str(NODE_DIR / "server.js"), "--chat", "0"], env=node_env)
+    wire = {}
+    try:
+        port = int(server.wait_for_line(r"listening on port (\d+)")[1])
+        for name, options in (("node", dict(target=f"ws://127.0.0.1:{port}/")), ("python", dict(handler="article-chat"))):
+            with Lab(**options) as lab:
+                with lab.connect_sync() as ws, lab.connect_sync() as other:
+                    ws.send("你好")
+                    assert ws.recv(timeout=5) == "服务器收到消息: 你好"
+                    ws.send(b"\xe4\xbd\xa0")
+                    assert ws.recv(timeout=5) == "服务器收到消息: 你"
+                    with pytest.raises(TimeoutError):
+                        other.recv(timeout=0.2)  # no broadcast
+                wire[name] = [(f.sender, f.opcode, f.payload) for f in lab.trace.frames
+                              if f.sender == "server" and f.opcode != "CLOSE"]
+    finally:
+        server.kill()
+    assert wire["node"] == wire["python"] == [("server", "TEXT", "服务器收到消息: 你好".encode()),
+                                              ("server", "TEXT", "服务器收到消息: 你".encode())]
+
+
 def test_articles_node_client_talks_to_the_lab(spawn, node_path, node_env):
-    with Lab("echo") as lab:
+    with Lab("hello") as lab:
         client = spawn([node_path, str(NODE_DIR / "client.js"), lab.url], env=node_env)
         try:
             assert client.wait(timeout=10) == 0, client.output

@@ -39,11 +39,11 @@ def exercises(nb) -> list[tuple]:
     return [(cell, nb.cells[i + 1]) for i, cell in enumerate(nb.cells) if nbgrader(cell).get("solution")]
 
 
-def test_both_sets_have_all_notebooks_and_18_exercises():
+def test_both_sets_have_all_notebooks_and_19_exercises():
     assert [p.stem for p in SOLUTIONS] == EXPECTED
     assert sorted(p.stem for p in STUDENT.glob("*.ipynb")) == EXPECTED
     counts = [len(exercises(nbformat.read(p, as_version=4))) for p in SOLUTIONS]
-    assert all(2 <= n <= 4 for n in counts) and sum(counts) == 18, counts
+    assert all(2 <= n <= 5 for n in counts) and sum(counts) == 19, counts
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=IDS)

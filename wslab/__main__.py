@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dpi", type=int, default=150)
     p.set_defaults(func=demo)
     p = sub.add_parser("serve", help="run a tapped server that prints frames live")
-    p.add_argument("--handler", default="chat", help="echo or chat (default chat)")
+    p.add_argument("--handler", default="chat", help="hello, article-chat, room (a broadcast room; also: chat), echo or silent (default chat)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--states", action="store_true", help="also print connection state changes")

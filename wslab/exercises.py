@@ -733,9 +733,9 @@ def check_no_blocking(fn: Callable) -> None:
     _slow_calls.reset()
     with Lab(watch.wrap()) as lab:
         with lab.connect_sync() as a, lab.connect_sync() as b:
-            a.send("one")
-            b.send("two")
-            try:
+            try:  # a handler that fails at once may close the connection before the clients send
+                a.send("one")
+                b.send("two")
                 replies = (a.recv(timeout=5), b.recv(timeout=5))
             except (ConnectionClosed, TimeoutError) as exc:
                 watch.check()
@@ -773,8 +773,8 @@ _CLOSE_HINTS = {
 }
 
 
-@_hint("the code in the server's Close frame (frame.close_code); 1005 if it has none, 1006 if it sent none "
-       "(RFC 6455 §7.1.5)")
+@_hint("what did each client receive: a Close with a code, a Close without one, or no Close at all? RFC 6455 "
+       "§7.1.5 says what the client reports in each case")
 def check_close_codes(fn: Callable) -> None:
     """``fn(trace)`` returns ``{conn: code}``: the close code each connection's client reports.
 
@@ -811,7 +811,8 @@ def check_close_codes(fn: Callable) -> None:
             raw.wait_closed()
         trace = lab.trace
     expected = {conn: code for conn, (_, code) in zip(trace.connections, CLOSE_CASES)}
-    got = _call("close_codes", fn, trace, expected=expected)
+    # Not the answer: the exercise asks the student to work out each code first (content review row 37).
+    got = _call("close_codes", fn, trace, expected="{conn: the close code that connection's client reports}")
     if not isinstance(got, dict):
         raise ExerciseError(f"close_codes: expected a dict {{conn: code}}, like {_short(expected, 120)}\n"
                             f"  you gave: {_short(got, 120)}")
@@ -822,3 +823,228 @@ def check_close_codes(fn: Callable) -> None:
     if extra:
         raise ExerciseError(f"close_codes: the trace has connections {sorted(expected)}, but you also gave {extra}")
     return _ok("close_codes reports 1000, 4000, 1005, 1006 and 1007, as the client does (RFC 6455 §7.1.5)")
+
+
+# -- exercises that make the student think (issue #9) ----------------------------------
+# 01: the client's step-3 checks; 02: a whole frame header, then a whole message; 03: predict the
+# server's answer to odd frames, then run them; and diagnose a trace whose cause is not given.
+
+def _accept_for(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+
+
+_RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+_GOOD = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": _accept_for(_RFC_KEY)}
+#: (what the response is, status, headers, does the client accept it?) for :func:`check_handshake_ok`.
+HANDSHAKE_CASES = (
+    ("a correct 101", 101, _GOOD, True),
+    ("header values in other cases: 'WebSocket', 'upgrade' (ASCII case-insensitive, §4.1)", 101,
+     {**_GOOD, "Upgrade": "WebSocket", "Connection": "upgrade"}, True),
+    ("Connection: keep-alive, Upgrade (a list that contains the token Upgrade, §4.1)", 101,
+     {**_GOOD, "Connection": "keep-alive, Upgrade"}, True),
+    ("status 200 with the right headers", 200, _GOOD, False),
+    ("a 101 replaying the accept value of another key", 101,
+     {**_GOOD, "Sec-WebSocket-Accept": _accept_for("x3JJHMbDL1EzLkh9GBhXDw==")}, False),
+    ("a 101 whose accept is the base64 of the SHA-1's hex digest", 101,
+     {**_GOOD, "Sec-WebSocket-Accept": base64.b64encode(
+         hashlib.sha1((_RFC_KEY + GUID).encode()).hexdigest().encode()).decode()}, False),
+    ("a 101 with no Upgrade header", 101, {k: v for k, v in _GOOD.items() if k != "Upgrade"}, False),
+    ("a 101 with Upgrade: h2c", 101, {**_GOOD, "Upgrade": "h2c"}, False),
+    ("a 101 with Connection: keep-alive only", 101, {**_GOOD, "Connection": "keep-alive"}, False),
+    ("a 101 with no Sec-WebSocket-Accept", 101, {k: v for k, v in _GOOD.items() if k != "Sec-WebSocket-Accept"},
+     False),
+)
+
+
+@_hint("status 101; Upgrade equal to 'websocket' ignoring case; Connection a comma-separated list containing "
+       "'upgrade' ignoring case; Sec-WebSocket-Accept equal to base64(SHA-1(key + GUID)) (RFC 6455 §4.1, §4.2.2)")
+def check_handshake_ok(fn: Callable) -> None:
+    """``fn(key, status, headers)`` says whether a client may call the connection open (RFC 6455 §4.1)."""
+    for case, status, headers, expected in HANDSHAKE_CASES:
+        got = _call("handshake_ok", fn, _RFC_KEY, status, dict(headers), expected=expected)
+        if got is not None and not isinstance(got, bool):
+            got = bool(got)
+        _expect("handshake_ok", case, got, expected)
+    return _ok(f"handshake_ok accepts the 3 good responses and refuses the {len(HANDSHAKE_CASES) - 3} bad ones "
+               "(RFC 6455 §4.1)")
+
+
+def _header_of(data: bytes) -> dict:
+    """What :func:`check_frame_header` expects: the header fields of the frame at the start of ``data``."""
+    first, second = data[0], data[1]
+    length, offset = second & 0x7F, 2
+    if length == 126:
+        length, offset = int.from_bytes(data[2:4], "big"), 4
+    elif length == 127:
+        length, offset = int.from_bytes(data[2:10], "big"), 10
+    masked = bool(second & 0x80)
+    mask = data[offset:offset + 4] if masked else None
+    return {"fin": bool(first & 0x80), "opcode": first & 0x0F, "masked": masked, "length": length, "mask": mask,
+            "offset": offset + (4 if masked else 0)}
+
+
+_KEY = bytes.fromhex("37fa213d")
+#: Frames for :func:`check_frame_header`, each with what it shows.
+HEADER_CASES = (
+    ("the client's 'Hello Server' (7-bit length, masked)", build_frame("TEXT", "Hello Server", mask=_KEY)),
+    ("a server's 300-byte TEXT (16-bit length, not masked)", build_frame("TEXT", "x" * 300)),
+    ("a client's 70 000-byte BINARY (64-bit length, masked)", build_frame("BINARY", bytes(70_000), mask=_KEY)),
+    ("a first fragment with FIN=0", build_frame("TEXT", "Hel", fin=False, mask=_KEY)),
+    ("a server's empty Close", build_frame("CLOSE")),
+    ("a client's Ping of 125 bytes", build_frame("PING", bytes(125), mask=bytes.fromhex("a1b2c3d4"))),
+)
+
+
+@_hint("after the 2 fixed bytes: 126 means a 2-byte length follows, 127 an 8-byte one (big-endian); then the "
+       "4-byte mask if MASK is 1; the payload starts right after (RFC 6455 §5.2)")
+def check_frame_header(fn: Callable) -> None:
+    """``fn(data)`` reads the whole header of the frame at the start of ``data`` (RFC 6455 §5.2)."""
+    for case, data in HEADER_CASES:
+        expected = _header_of(data)
+        got = _call("parse_header", fn, data, expected=expected)
+        if isinstance(got, dict):
+            got = {k: (bool(v) if k in ("fin", "masked") else bytes(v) if isinstance(v, (bytearray, memoryview))
+                       else v) for k, v in got.items()}
+        _expect("parse_header", f"{case}: {data[:14].hex(' ')}…", got, expected)
+    return _ok("parse_header reads all three length forms, the mask and where the payload starts (RFC 6455 §5.2)")
+
+
+def _message_cases() -> tuple:
+    key2 = bytes.fromhex("a1b2c3d4")
+    text = "服务器收到消息".encode()
+    return (
+        ("one masked frame", build_frame("TEXT", "Hello Server", mask=_KEY), "Hello Server"),
+        ("three fragments, a PING between the first two (§5.4, §5.5)",
+         build_frame("TEXT", "Hel", fin=False, mask=_KEY) + build_frame("PING", "?", mask=key2)
+         + build_frame("CONTINUATION", "lo ", fin=False, mask=key2)
+         + build_frame("CONTINUATION", "Server", mask=_KEY), "Hello Server"),
+        ("a 300-byte message (16-bit length)", build_frame("TEXT", "é" * 150, mask=key2), "é" * 150),
+        ("Chinese text cut in the middle of a character by the fragments",
+         build_frame("TEXT", text[:4], fin=False, mask=_KEY) + build_frame("CONTINUATION", text[4:], mask=key2),
+         "服务器收到消息"),
+        ("a PING first, then the message", build_frame("PING", b"", mask=key2)
+         + build_frame("TEXT", "hi", mask=_KEY), "hi"),
+    )
+
+
+@_hint("walk the frames with parse_header: unmask each payload, skip control frames (opcode 8 and above), "
+       "join the fragments' bytes until FIN=1, and only then decode UTF-8 (RFC 6455 §5.4, §5.6)")
+def check_read_message(fn: Callable) -> None:
+    """``fn(data)`` returns the first text message carried by the client frames in ``data``."""
+    for case, data, expected in _message_cases():
+        _expect("read_message", case, _call("read_message", fn, data, expected=expected), expected)
+    return _ok("read_message unmasks, skips control frames and joins fragments before decoding (RFC 6455 §5.4)")
+
+
+#: What the raw client sends in :func:`check_predictions`, and how the lab's server (``max_size=1024``) answers:
+#: a close code, or None when it answers normally and keeps the connection open.
+PREDICT_CASES: dict[str, tuple[Any, int | None, str]] = {
+    "a PING with 125 bytes": (dict(opcode="PING", payload=bytes(125)), None,
+                              "a control frame may carry up to 125 bytes: the server answers with a PONG (§5.5)"),
+    "a PING with 126 bytes": (dict(opcode="PING", payload=bytes(126)), 1002,
+                              "control frames carry at most 125 bytes (§5.5)"),
+    "a Close with code 4999": (dict(opcode="CLOSE", payload=close_payload(4999, "")), 4999,
+                               "4000–4999 are for private use (§7.4.2): the server echoes the code (§5.5.1)"),
+    "a Close with code 1005": (dict(opcode="CLOSE", payload=close_payload(1005, "")), 1002,
+                               "1005 must never be sent in a Close frame (§7.4.1)"),
+    "a BINARY frame with bytes that are not UTF-8": (dict(opcode="BINARY", payload=b"caf\xc3"), None,
+                                                     "binary data may be any bytes (§5.6): the server answers"),
+    "two fragments of 600 bytes each": ([dict(opcode="BINARY", payload=bytes(600), fin=False),
+                                         dict(opcode="CONTINUATION", payload=bytes(600))], 1009,
+                                        "the size limit counts the whole message, 1200 > 1024 bytes (§10.4)"),
+    "a frame with opcode 0x3": (dict(opcode=3, payload=b"hi"), 1002,
+                                "0x3 to 0x7 are reserved: the receiver must fail the connection (§5.2)"),
+}
+
+
+def run_predictions() -> dict:
+    """Send each frame of :data:`PREDICT_CASES` on a fresh connection: ``{case: close code or None}``."""
+    from .lab import Lab
+
+    answers: dict[str, int | None] = {}
+    with Lab("echo", seed=9, close_timeout=0.3, max_size=1024) as lab:
+        for case, (frames, _, _) in PREDICT_CASES.items():
+            with lab.raw() as raw:
+                raw.handshake()
+                for frame in frames if isinstance(frames, list) else [frames]:
+                    raw.send_frame(**frame)
+                reply = raw.read_frame(timeout=2)
+                if reply is not None and reply.opcode == "CLOSE":
+                    answers[case] = reply.close_code if reply.close_code is not None else 1005
+                    if reply.close_code not in (1002, 1009):
+                        raw.send_close(reply.close_code)
+                else:
+                    answers[case] = None
+                    raw.send_close(1000)
+                raw.wait_closed()
+    return answers
+
+
+@_hint("write a close code (an int) for each case the server ends with a Close, and None for each case it "
+       "answers normally; then read why in RFC 6455 §5.2, §5.5, §5.6, §7.4 and §10.4")
+def check_predictions(fn: Callable) -> None:
+    """``fn()`` returns ``{case: code or None}``, a prediction; the check runs every case and compares."""
+    predicted = _call("predictions", fn, expected={case: "?" for case in PREDICT_CASES})
+    if not isinstance(predicted, dict):
+        raise ExerciseError(f"predictions: expected a dict with one entry per case, like "
+                            f"{_short({case: None for case in PREDICT_CASES}, 200)}\n  you gave: {_short(predicted)}")
+    missing = [case for case in PREDICT_CASES if case not in predicted]
+    if missing:
+        raise ExerciseError("predictions: predict every case before running; missing: " + ", ".join(map(repr, missing)))
+    answers = run_predictions()
+    lines, wrong = [], 0
+    for case, (_, _, why) in PREDICT_CASES.items():
+        mark = "✓" if predicted[case] == answers[case] else "✗"
+        wrong += mark == "✗"
+        shown = "answered, still open" if answers[case] is None else f"Close {answers[case]}"
+        lines.append(f"  {mark} {case}: you said {predicted[case]!r}, the server: {shown} — {why}")
+    if wrong:
+        raise ExerciseError(f"predictions: {wrong} of {len(PREDICT_CASES)} predictions differ from what the server "
+                            "did:\n" + "\n".join(lines))
+    _ok(f"all {len(PREDICT_CASES)} predictions match what the server did")
+    print("\n".join(lines))
+
+
+def mystery_trace() -> Trace:
+    """A recorded connection that ends badly, for notebook 03's diagnosis exercise (its cause is not given).
+
+    A hand-made client that never answers the server's keepalive Ping: the
+    server, pinging every 0.2 s, gives up 0.2 s later, sends Close 1011 and
+    closes TCP at once (websockets fails the connection, RFC 6455 §7.1.7).
+    """
+    from .lab import Lab
+
+    with Lab("hello", seed=11, ping_interval=0.2, ping_timeout=0.2, close_timeout=0.3) as lab:
+        with lab.raw() as raw:
+            raw.handshake()
+            raw.send_frame("TEXT", "Hello Server")
+            raw.wait_closed(timeout=3)
+        return lab.trace
+
+
+def _section(rule: Any) -> str:
+    text = str(rule).replace("RFC 6455", "").replace("RFC6455", "").replace("§", "").replace("section", "")
+    return text.strip().strip(".").strip()
+
+
+#: What :func:`check_diagnosis` accepts for the mystery trace.
+DIAGNOSIS = {"code": 1011, "culprit": "client", "rule": "5.5.2"}
+
+
+@_hint("read the frames after the client's message: who sent what, and what never came back; RFC 6455 §5.5.2 "
+       "says what an endpoint must do when it receives a Ping")
+def check_diagnosis(fn: Callable) -> None:
+    """``fn()`` returns ``{"code": ..., "culprit": "client" or "server", "rule": "§x.y.z"}`` for the mystery trace."""
+    got = _call("diagnosis", fn, expected={"code": "?", "culprit": "?", "rule": "§?"})
+    if not isinstance(got, dict):
+        raise ExerciseError(f"diagnosis: expected a dict like {{'code': 1000, 'culprit': 'client', 'rule': '§5.5.1'}}"
+                            f"\n  you gave: {_short(got)}")
+    _expect("diagnosis", "the close code the server sent", got.get("code"), DIAGNOSIS["code"],
+            "it is in the server's Close frame: frame.close_code")
+    _expect("diagnosis", "the side that broke a rule first", str(got.get("culprit", "")).lower().strip(),
+            DIAGNOSIS["culprit"], "the server did what websockets' keepalive does; which side stayed silent?")
+    if _section(got.get("rule")) != DIAGNOSIS["rule"]:
+        raise ExerciseError(f"diagnosis: for the rule that side broke\n  you gave: {got.get('rule')!r}\n"
+                            "  hint: the server's PING got no PONG; find the MUST about answering a Ping in RFC 6455 §5.5")
+    return _ok("1011 from the server: the client never answered its Ping with a Pong (RFC 6455 §5.5.2 MUST), "
+               "so the server's keepalive gave up and failed the connection (§7.1.7)")

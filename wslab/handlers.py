@@ -1,13 +1,26 @@
-"""Built-in connection handlers: the source article's servers.
+"""Built-in connection handlers: the source article's two servers, and wslab's own.
 
-* ``"echo"`` -- the article's Node.js server: it greets ``Hello Server`` with
-  ``Hello Client`` and answers any other message with
-  ``服务器收到消息: <message>`` ("server received message: ...").
-* ``"chat"`` -- the article's chat server: every message is broadcast to every
-  connected client, the sender included.
+The article's servers, translated to ``websockets`` (its Node.js code is quoted
+in notebooks 00 and 04):
+
+* ``"hello"`` -- the article's first server: it answers every message with
+  ``Hello Client``.
+* ``"article-chat"`` -- the server of the article's chat page: it answers the
+  sender only with ``服务器收到消息: `` ("server received message: ") + the
+  message, as text; it does not broadcast.
+
+wslab's own:
+
+* ``"room"`` -- an extension, not in the article: a broadcast chat room, every
+  message goes to every connected client, the sender included. ``"chat"`` is
+  an older name for it.
+* ``"echo"`` -- the lab's default test server, a merge of the article's two:
+  ``Hello Client`` to ``Hello Server``, the chat prefix to any other text, and
+  binary messages returned unchanged. Not one of the article's servers.
+* ``"silent"`` -- accepts connections and answers nothing.
 
 Handlers are plain ``websockets`` asyncio handlers; :func:`resolve` turns a
-name into a fresh one (a chat room per lab).
+name into a fresh one (a room per lab).
 """
 
 from __future__ import annotations
@@ -21,26 +34,50 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 HELLO_REPLY = "Hello Client"
-ECHO_PREFIX = "服务器收到消息: "
+CHAT_PREFIX = "服务器收到消息: "
+ECHO_PREFIX = CHAT_PREFIX  # the older name
+
+
+async def hello(ws: ServerConnection) -> None:
+    """The article's server: answer every message with ``Hello Client``."""
+    async for _message in ws:
+        await ws.send(HELLO_REPLY)
+
+
+def chat_reply(message: str | bytes) -> str:
+    """What the article's chat server answers: the prefix and the message, as text.
+
+    Node's ``'服务器收到消息: ' + message`` turns a binary message (a Buffer) into
+    text too, decoding it as UTF-8.
+    """
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return CHAT_PREFIX + message
+
+
+async def article_chat(ws: ServerConnection) -> None:
+    """The article's chat server: answer the sender only, with :func:`chat_reply`."""
+    async for message in ws:
+        await ws.send(chat_reply(message))
 
 
 def reply_to(message: str | bytes) -> str | bytes:
-    """What the article's echo server answers to ``message``."""
+    """What wslab's ``"echo"`` test server answers to ``message`` (not one of the article's servers)."""
     if message == "Hello Server":
         return HELLO_REPLY
     if isinstance(message, bytes):
         return message
-    return ECHO_PREFIX + message
+    return CHAT_PREFIX + message
 
 
 async def echo(ws: ServerConnection) -> None:
-    """Answer every message (see :func:`reply_to`) until the client closes."""
+    """wslab's test server: answer every message (see :func:`reply_to`) until the client closes."""
     async for message in ws:
         await ws.send(reply_to(message))
 
 
-def chat() -> Callable:
-    """A new chat room: a handler that broadcasts each message to all its clients."""
+def room() -> Callable:
+    """A new broadcast room (wslab's extension): a handler that sends each message to all its clients."""
     clients: dict[ServerConnection, None] = {}  # a dict keeps join order: reproducible traces
 
     async def handler(ws: ServerConnection) -> None:
@@ -55,14 +92,20 @@ def chat() -> Callable:
     return handler
 
 
+chat = room  # the older name of the broadcast room
+
+
 async def silent(ws: ServerConnection) -> None:
     """Accept the connection and wait for the client to close, answering nothing."""
     await ws.wait_closed()
 
 
 BUILTIN: dict[str, Callable[[], Callable]] = {
+    "hello": lambda: hello,
+    "article-chat": lambda: article_chat,
+    "room": room,
     "echo": lambda: echo,
-    "chat": chat,
+    "chat": room,  # the older name of "room"
     "silent": lambda: silent,
 }
 
@@ -80,7 +123,7 @@ def resolve(handler: str | Callable) -> Callable:
 
 
 def page() -> bytes:
-    """The article's chat page (HTML + JavaScript, ``new WebSocket(...)``)."""
+    """The chat page (HTML + JavaScript, ``new WebSocket(...)``), after the article's."""
     return files("wslab").joinpath("static/chat.html").read_bytes()
 
 

@@ -78,8 +78,9 @@ class Lab:
 
     Args:
         handler: a ``websockets`` connection handler (async, or sync -- then the
-            threaded sync server runs it), or a built-in name: ``"echo"``, ``"chat"``,
-            ``"silent"``.
+            threaded sync server runs it), or a built-in name: ``"hello"``, ``"article-chat"``
+            (the article's two servers), ``"room"`` (a broadcast room), ``"echo"``,
+            ``"silent"`` (see :mod:`wslab.handlers`).
         target: ``ws://host:port/path`` of an existing server to tap instead of
             starting one.
         seed: make the lab's own clients' handshake keys and masks reproducible.

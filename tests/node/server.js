@@ -1,14 +1,20 @@
-// The article's Node.js WebSocket server, on the `ws` package.
+// The article's first Node.js WebSocket server, on the `ws` package.
 //
 //   node server.js [PORT]     (or PORT=... node server.js; 0 picks a free port)
+//   node server.js --chat [PORT]
 //
-// On each message it logs the message and answers "Hello Client" to
-// "Hello Server", and "服务器收到消息: <message>" ("server received message")
-// to anything else -- like wslab's built-in "echo" handler. It prints
-// "listening on port N" once it is ready, for whoever started it.
+// As in the article, it logs each message and answers every one with
+// "Hello Client" -- like wslab's built-in "hello" handler. With --chat it is
+// the article's chat server instead: it answers the sender only with
+// '服务器收到消息: ' + message ("server received message"), like wslab's
+// "article-chat"; neither broadcasts. It prints "listening on port N" once it
+// is ready, for whoever started it.
 const WebSocket = require('ws');
 
-const port = Number(process.argv[2] ?? process.env.PORT ?? 8080);
+const args = process.argv.slice(2);
+const chat = args[0] === '--chat';
+if (chat) args.shift();
+const port = Number(args[0] ?? process.env.PORT ?? 8080);
 const wss = new WebSocket.WebSocketServer({ port, host: '127.0.0.1' });
 
 wss.on('listening', () => {
@@ -21,10 +27,10 @@ wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
     const message = isBinary ? data : data.toString();
     console.log(`received: ${message}`);
-    if (message === 'Hello Server') {
-      ws.send('Hello Client');
+    if (chat) {
+      ws.send('服务器收到消息: ' + message);  // the article's chat server (a Buffer becomes text)
     } else {
-      ws.send(`服务器收到消息: ${message}`);
+      ws.send('Hello Client');               // the article's first server
     }
   });
 

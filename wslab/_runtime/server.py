@@ -45,6 +45,7 @@ def require_version_13(connection: Any, request: Any) -> Any:
         426, f"Failed to open a WebSocket connection: Sec-WebSocket-Version {', '.join(sorted(versions))} "
              "is not supported; this server speaks version 13.\n")
     response.headers["Sec-WebSocket-Version"] = "13"
+    response.headers["Upgrade"] = "websocket"  # RFC 9110 §15.5.22: a 426 MUST carry Upgrade
     return response
 
 
