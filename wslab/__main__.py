@@ -49,7 +49,8 @@ def demo(args: argparse.Namespace) -> int:
         print(f"\ntimeline saved to {args.png}")
     if args.pcap:
         trace.to_pcap(args.pcap, server_port=lab.port or 8080)
-        print(f"capture saved to {args.pcap} (open it in Wireshark, or: tshark -r {args.pcap} -d tcp.port=={lab.port},http)")
+        print(f"capture saved to {args.pcap} (open it in Wireshark, or: "
+              f"tshark -r {args.pcap} -d tcp.port=={lab.port},http)")
     if args.json:
         trace.save(args.json)
         print(f"trace saved to {args.json} (wslab.load() reads it back)")
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dpi", type=int, default=150)
     p.set_defaults(func=demo)
     p = sub.add_parser("serve", help="run a tapped server that prints frames live")
-    p.add_argument("--handler", default="chat", help="hello, article-chat, room (a broadcast room; also: chat), echo or silent (default chat)")
+    p.add_argument("--handler", default="chat",
+                   help="hello, article-chat, room (a broadcast room; also: chat), echo or silent (default chat)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--states", action="store_true", help="also print connection state changes")
