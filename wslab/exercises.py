@@ -26,6 +26,7 @@ import linecache
 import logging
 import os
 import socket
+import struct
 import sysconfig
 import threading
 import time
@@ -311,21 +312,34 @@ def check_upgrade_request(fn: Callable) -> None:
 @_hint("return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n') to refuse, None to go on (a "
        "server may answer the handshake with any HTTP status, RFC 6455 §4.2.2)")
 def check_token_gate(fn: Callable) -> None:
-    """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it."""
-    from .lab import Lab
+    """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it.
+
+    "With it" means the query parameter ``token`` is ``secret``, wherever it is in the query string and
+    whatever the path: comparing ``request.path`` to one string, or looking for ``token=secret`` in it, fails.
+    """
     from websockets.exceptions import InvalidStatus
 
+    from .lab import Lab
+
     watch = _Watch("token_gate", fn, "401 for clients without ?token=secret, None (go on) for the others", "hook")
+    welcome = {"/?token=secret": "",
+               "/?token=secret&lang=en": " (other parameters come after it)",
+               "/?lang=en&token=secret": " (query parameters come in any order)",
+               "/chat?token=secret": " (the path is not always /)"}
+    refuse = {"/": "", "/?token=wrong": "", "/?token=secretive": " (the token is 'secretive', not 'secret')",
+              "/?mytoken=secret": " (that parameter is 'mytoken', not 'token')", "/?token=": " (an empty token)"}
+    read_it = "read the parameter: parse_qs(urlsplit(request.path).query).get('token') == ['secret']"
     with Lab("echo", process_request=watch.wrap()) as lab:
-        try:
-            with lab.connect_sync("/?token=secret") as ws:
-                ws.send("Hello Server")
-                ws.recv(timeout=3)
-        except InvalidStatus as exc:
-            watch.check()
-            raise ExerciseError(f"token_gate: a client with ?token=secret should get in (101), but got "
-                                f"{exc.response.status_code}") from None
-        for path in ("/", "/?token=wrong"):
+        for path, why in welcome.items():
+            try:
+                with lab.connect_sync(path) as ws:
+                    ws.send("Hello Server")
+                    ws.recv(timeout=3)
+            except InvalidStatus as exc:
+                watch.check()
+                raise ExerciseError(f"token_gate: a client connecting to {path!r} has the token{why} and should get "
+                                    f"in (101), but got {exc.response.status_code}\n  hint: {read_it}") from None
+        for path, why in refuse.items():
             try:
                 with lab.connect_sync(path):
                     pass
@@ -337,7 +351,8 @@ def check_token_gate(fn: Callable) -> None:
                 _expect("token_gate", f"a client connecting to {path!r}", exc.response.status_code, 401,
                         "return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n')")
             else:
-                raise ExerciseError(f"token_gate: a client connecting to {path!r} got in; it should get 401")
+                raise ExerciseError(f"token_gate: a client connecting to {path!r}{why} got in; it should get 401\n"
+                                    f"  hint: {read_it}")
     watch.check()
     return _ok("without the token: 401; with ?token=secret: 101 and the echo works")
 
@@ -374,8 +389,15 @@ def check_parse_header(fn: Callable) -> None:
 @_hint("byte 0 is FIN | opcode 0x1; byte 1 is MASK (0x80) | length, lengths over 125 use 126 + a 16-bit "
        "length; then the mask, then the masked payload (RFC 6455 §5.2, §5.3)")
 def check_text_frame(fn: Callable) -> None:
-    """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back."""
-    for text, mask in [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304"))]:
+    """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back.
+
+    The cases include non-ASCII text, whose length in bytes (what §5.2 counts) is not its length in
+    characters, and all three length forms (7-bit, 16-bit and 64-bit).
+    """
+    cases = [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304")),
+             ("服务器收到消息", bytes.fromhex("37fa213d")), ("é" * 100, bytes.fromhex("0a0b0c0d")),
+             ("x" * 70_000, bytes.fromhex("01020304"))]
+    for text, mask in cases:
         expected = build_frame("TEXT", text.encode(), mask=mask)
         wire = _call("text_frame", fn, text, mask, expected=expected)
         if wire != expected:
@@ -384,12 +406,31 @@ def check_text_frame(fn: Callable) -> None:
             what = str(frames[0]) if frames else "nothing wslab can decode"
             problems = "".join(f"\n    - {p}" for p in (frames[0].problems if frames else ()))
             shown = f"{given[:16].hex(' ')}{' …' if len(given) > 16 else ''}" if given is not None else repr(wire)
+            hint = "byte 1 is MASK (0x80) | length; lengths over 125 use 126 + a 16-bit length, over 65535 127 + a " \
+                   "64-bit length (§5.2)"
+            counted = _length_field(given) if given is not None else None
+            size = len(text.encode())
+            if counted is not None and counted == len(text) != size:
+                hint = (f"your length field says {counted}, the number of characters; §5.2's payload length counts "
+                        f"bytes, and {_short(text)} is {size} bytes in UTF-8: use len(text.encode('utf-8'))")
             raise ExerciseError(f"text_frame: for {_short(text)} with mask {mask.hex(' ')}\n"
                                 f"  expected: {expected[:16].hex(' ')}{' …' if len(expected) > 16 else ''}\n"
                                 f"  you gave: {shown}\n"
                                 f"  wslab reads yours as: {what}{problems}\n"
-                                f"  hint: byte 1 is MASK (0x80) | length; lengths over 125 use 126 + a 16-bit length (§5.2)")
+                                f"  hint: {hint}")
     return _ok("text_frame builds frames byte-for-byte like RFC 6455 §5.2, including the 16-bit length")
+
+
+def _length_field(wire: bytes) -> int | None:
+    """The payload length a frame's header claims (§5.2), or None if the header is cut short."""
+    if len(wire) < 2:
+        return None
+    short = wire[1] & 0b0111_1111
+    if short == 126:
+        return struct.unpack("!H", wire[2:4])[0] if len(wire) >= 4 else None
+    if short == 127:
+        return struct.unpack("!Q", wire[2:10])[0] if len(wire) >= 10 else None
+    return short
 
 
 # -- 03 closing --------------------------------------------------------------------
