@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import inspect
 import functools
@@ -958,6 +959,13 @@ def check_capstone(fn: Callable) -> None:
     name = "my_client"
     if not callable(fn):
         raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__} {fn!r}")
+    # On a thread of its own: a notebook cell's thread runs the kernel's event loop, which lab.settle() must not
+    # block (and the student's blocking socket calls shouldn't either).
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wslab-capstone") as pool:
+        return pool.submit(_capstone, fn, name, reply_to, Lab).result()
+
+
+def _capstone(fn: Callable, name: str, reply_to: Callable[[str], Any], Lab: Any) -> None:  # noqa: N803
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(5)  # a client waiting for bytes that never come fails the check, not the kernel
     try:
@@ -1001,5 +1009,5 @@ def check_capstone(fn: Callable) -> None:
                                     "(RFC 6455 §4.1)")
     finally:
         socket.setdefaulttimeout(previous)
-    return _ok("your client speaks RFC 6455: handshake and accept check, masked frames with byte lengths, "
+    _ok("your client speaks RFC 6455: handshake and accept check, masked frames with byte lengths, "
                "Close 1000, and the server closes TCP first")
