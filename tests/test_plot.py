@@ -573,3 +573,65 @@ def test_a_long_note_wraps_instead_of_being_cut():
     shown = notes[0].get_text()
     assert "\n" in shown and shown.replace("\n", " ").endswith("first answer")
     plt.close(fig)
+
+
+# -- projector look: palette, sizes, state names, proportional time, alt text (issue #9 item 7) -----------
+
+def test_projector_defaults_big_text_high_dpi_okabe_ito():
+    ax = plot.timeline(lifecycle())
+    assert ax.figure.dpi >= 150
+    assert all(t.get_fontsize() >= 12 for t in texts(ax, "frame"))
+    assert ax.yaxis.label.get_fontsize() >= 12
+    okabe_ito = {"#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9"}
+    assert {plot.COLORS["data"], plot.COLORS["close"]} <= okabe_ito
+    assert {plot.STATE_COLORS[s] for s in ("CONNECTING", "OPEN", "CLOSING")} <= okabe_ito
+
+
+def test_state_names_are_written_in_their_bands():
+    ax = plot.timeline(lifecycle())
+    names = [t for t in ax.texts if t.get_gid() == "state-name"]
+    assert {t.get_text() for t in names} >= {"OPEN", "CLOSING"}
+    bands = [p for p in ax.patches if p.get_gid() == "state"]
+    for name in names:
+        x, y = name.get_position()
+        assert any(b.get_x() <= x <= b.get_x() + b.get_width() and b.get_y() <= y <= b.get_y() + b.get_height()
+                   for b in bands), name.get_text()
+        assert name.get_rotation() == 90
+
+
+def close_timeout() -> list[Record]:
+    """A client closes; the server answers 0.5 s later (a close timeout): the one gap that matters."""
+    records = lifecycle()
+    late = [r for r in records if r.t >= 0.007]
+    return sorted([r for r in records if r.t < 0.007] + [Record(r.t + 0.5, r.conn, r.event) for r in late],
+                  key=lambda r: r.t)
+
+
+def test_proportional_time_makes_a_long_gap_long_and_says_how_long():
+    rows = plot.timeline(close_timeout())
+    scaled = plot.timeline(close_timeout(), time="proportional")
+    ticks_rows, ticks_scaled = list(rows.get_yticks()), list(scaled.get_yticks())
+    steps = [b - a for a, b in itertools.pairwise(ticks_scaled)]
+    assert max(steps) > 4 * sorted(steps)[len(steps) // 2]  # the 0.5 s wait stands out from the rest
+    assert max(b - a for a, b in itertools.pairwise(ticks_rows)) < 2  # rows: evenly spaced
+    gaps = [t.get_text() for t in scaled.texts if t.get_gid() == "gap"]
+    assert len(gaps) == 1 and "503.9 ms later" in gaps[0]
+    assert "to scale" in scaled.get_ylabel() and "not to scale" in rows.get_ylabel()
+    with pytest.raises(ValueError, match="time: rows, proportional"):
+        plot.timeline(lifecycle(), time="log")
+
+
+def test_every_timeline_has_alt_text():
+    from wslab.plot.alt import alt_text, described
+
+    ax = plot.timeline(lifecycle(), title="The article's connection")
+    alt = alt_text(ax)
+    assert alt.startswith("Sequence diagram: The article's connection. a client lifeline and a server lifeline")
+    assert "client → server: TEXT" in alt and "Hello Server" in alt and "TCP FIN" in alt
+    assert alt_text(ax.figure) == alt
+    shown = described(ax)
+    assert repr(shown) == alt
+    assert f'alt="{alt[:30]}' in shown._repr_html_().replace("&#x27;", "'")
+    assert shown.png.startswith(b"\x89PNG") and shown._repr_png_()[1] == {"alt": alt}
+    assert not plt.fignum_exists(ax.figure.number)  # closed: the inline backend won't show it twice
+    assert "no events" in alt_text(plot.timeline([])) or "empty" in alt_text(plot.timeline([]))

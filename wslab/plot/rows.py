@@ -99,6 +99,7 @@ class Item:
     records: list[Record]
     top: float = 0.0
     height: float = 1.0
+    gap: float = 0.0              # rows of to-scale time above it (proportional time)
 
     @property
     def y(self) -> float:
