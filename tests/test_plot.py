@@ -343,17 +343,35 @@ def test_state_bands():
 
 def test_two_connections_two_lanes():
     records = sorted(lifecycle(1) + lifecycle(2, 0.004), key=lambda r: r.t)
-    ax = plot.timeline(records)
+    ax = plot.timeline(records, server="per-connection")
     heads = labels(ax, "lifeline")
     assert sorted(h for h in heads if "client" in h) == ["conn 1 client", "conn 2 client"]
     assert len(arrows(ax, "frame")) == 8
     assert "2 connections" in ax.get_title()
 
 
+def test_clients_of_one_server_share_its_lifeline():
+    records = chat(3)
+    ax = plot.timeline(records)
+    assert labels(ax, "lifeline") == ["client 1", "client 2", "client 3", "server"]
+    lines = [line.get_xdata()[0] for line in ax.lines if line.get_gid() == "lifeline-line"]
+    assert len(lines) == 4  # one server lifeline, not three
+    server_x = max(lines)
+    # Each connection's server states are a column of the one server lifeline, side by side.
+    bands = [p for p in ax.patches if p.get_gid() == "state" and p.get_x() > max(lines[:3])]
+    columns = sorted({round(p.get_x() + p.get_width() / 2, 6) for p in bands})
+    assert len(columns) == 3 and columns[0] < server_x < columns[-1]
+    # Every server arrow ends (or starts) at its own connection's column.
+    assert len(arrows(ax, "frame")) == n_frames(records)
+    with pytest.raises(ValueError, match="server: shared, per-connection"):
+        plot.timeline(records, server="one")
+
+
 def test_chat_three_clients():
     records = chat(3)
     ax = plot.timeline(records)
     assert sum("client" in h for h in labels(ax, "lifeline")) == 3
+    assert sum(h == "server" for h in labels(ax, "lifeline")) == 1
     assert len(arrows(ax, "frame")) == n_frames(records)
     assert '"1: hi all"' in " ".join(labels(ax, "frame"))
 

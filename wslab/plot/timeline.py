@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -46,6 +47,9 @@ from .style import (
 from .text import FALLBACK_FONTS, clean, cut, fmt_dt, fonts, text_width
 
 __all__ = ["COLORS", "FALLBACK_FONTS", "STATE_COLORS", "sizes", "timeline"]
+
+#: A white outline around event texts: readable where they cross another client's lifeline or a state band.
+HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
 
 
 @dataclasses.dataclass
@@ -94,7 +98,7 @@ class _Painter:
                                   textcoords=self.shift(GAP_PT),
                   ha="left" if right else "right", va="bottom", color=spec.color, fontsize=self.size,
                   fontweight=spec.weight, fontfamily=self.family, gid=spec.gid, parse_math=False,
-                  arrowprops=props, annotation_clip=False, zorder=4)
+                  arrowprops=props, annotation_clip=False, zorder=4, path_effects=HALO)
         kw.update(self.text_kw)
         self.ax.annotate(f" {spec.label}" if right else f"{spec.label} ", **kw)
         self.detail(item, spec, tail, right)
@@ -109,7 +113,8 @@ class _Painter:
         x_text = x + sign * (BAND / 2 + 0.08)
         kw: dict[str, Any] = dict(xy=(x_text, item.y), xycoords=self.shift(GAP_PT), ha="left" if right else "right",
                   va="bottom", color=spec.color, fontsize=self.size, fontweight=spec.weight,
-                  fontfamily=self.family, gid=spec.gid, parse_math=False, annotation_clip=False, zorder=4)
+                  fontfamily=self.family, gid=spec.gid, parse_math=False, annotation_clip=False, zorder=4,
+                  path_effects=HALO)
         kw.update(self.text_kw)
         self.ax.annotate(spec.label, **kw)
         self.detail(item, spec, x_text, right)
@@ -121,7 +126,7 @@ class _Painter:
         text = "\n".join(f"{pad}{line}" if left_aligned else f"{line} " for line in spec.detail)
         self.ax.text(x, item.y, text, transform=self.shift(-GAP_PT - 1), ha="left" if left_aligned else "right",
                      va="top", color=spec.detail_color, fontsize=self.size, fontfamily=self.family, gid="detail",
-                     parse_math=False, zorder=4, clip_on=False, linespacing=1.15,
+                     parse_math=False, zorder=4, clip_on=False, linespacing=1.15, path_effects=HALO,
                      multialignment="left" if left_aligned else "right")
 
     def row_label(self, item: Item, text: str, x_from: float, x: float, x_to: float) -> None:
@@ -149,6 +154,7 @@ def timeline(
     title: str | None = None,
     labels: Sequence[str] | None = None,
     time: str = "rows",
+    server: str = "shared",
     **kwargs: Any,
 ) -> Axes:
     """Draw a sequence diagram of the WebSocket connection(s) in ``records``.
@@ -175,6 +181,9 @@ def timeline(
         time: ``"rows"`` (one row per event, evenly spaced: every exchange readable) or
             ``"proportional"`` (the gaps between events drawn to scale on top of the rows, and
             long gaps labelled with their duration: a close timeout looks as long as it is).
+        server: ``"shared"``: the connections' clients side by side and ONE server lifeline at the
+            right (a lab has one server; its state bands, one per connection, stand side by side
+            on it); ``"per-connection"``: a lane per connection with its own client and server.
         **kwargs: passed to every event's ``ax.annotate`` (e.g. ``fontsize=12``);
             ``arrowprops=`` is merged into each arrow's properties.
 
@@ -188,11 +197,14 @@ def timeline(
     """
     if time not in ("rows", "proportional"):
         raise ValueError(f"unknown time {time!r}; time: rows, proportional")
+    if server not in ("shared", "per-connection"):
+        raise ValueError(f"unknown server {server!r}; server: shared, per-connection")
     recs = conn_filter(records, conn)
     kwargs = dict(kwargs)
     arrow_kw = dict(kwargs.pop("arrowprops", None) or {})
     size = float(kwargs.pop("fontsize", kwargs.pop("size", FONTSIZE)))
-    lay = _layout(recs, max_frames, labels, size, ax, proportional=time == "proportional")
+    lay = _layout(recs, max_frames, labels, size, ax, proportional=time == "proportional",
+                  shared=server == "shared")
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -238,6 +250,7 @@ class _Layout:
     y_end: float
     y_bottom: float
     foot: bool  # repeat the lifeline heads at the bottom of long diagrams
+    server_x: float | None = None  # the one server lifeline, when the connections share it
 
     @property
     def pt_per_y(self) -> float:
@@ -246,7 +259,7 @@ class _Layout:
 
 
 def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str] | None, size: float,
-            ax: Axes | None, *, proportional: bool = False) -> _Layout:
+            ax: Axes | None, *, proportional: bool = False, shared: bool = True) -> _Layout:
     """The rows, the lanes side by side, the labels' column, and each row's height."""
     conns = sorted({r.conn for r in recs})
     items, shown, total = select(recs, max_frames)
@@ -255,6 +268,14 @@ def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str
     step = lane_w + LANE_GAP
     lanes = {c: (k * step, k * step + lane_w) for k, c in enumerate(conns)}
     x_lo, x_hi = -LANE_GAP / 2, (n_lanes - 1) * step + lane_w + LANE_GAP / 2
+    server_x = None
+    if shared and n_lanes > 1:
+        # Clients side by side, one server at the right; each connection's server band is one column of it.
+        client_step = 1.5
+        lane_w = min(5.2, max(3.4, 19.0 - 1.4 - (n_lanes - 1) * client_step - LANE_GAP))
+        server_x = (n_lanes - 1) * client_step + lane_w + (n_lanes - 1) * BAND / 2
+        lanes = {c: (k * client_step, server_x + (k - (n_lanes - 1) / 2) * BAND) for k, c in enumerate(conns)}
+        x_hi = server_x + n_lanes * BAND / 2 + LANE_GAP / 2
     # The labels' column, at the right of the last lane: its width in points.
     label_texts = [cut(clean(text), LABEL_MAX_PT, size) for text in row_labels(items, recs, labels)]
     col_pt = max((text_width(text, size) for text in label_texts if text), default=0.0)
@@ -293,7 +314,7 @@ def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str
     foot = top > 24
     y_end = top + 0.6
     return _Layout(conns, items, specs, label_texts, shown, total, lanes, lane_w, x_lo, x_hi, x_last, pt_per_x,
-                   top, y_end, y_end + (HEAD if foot else 0.15), foot)
+                   top, y_end, y_end + (HEAD if foot else 0.15), foot, server_x)
 
 
 def _draw_frame(ax: Axes, lay: _Layout, size: float, title: str | None, *, single_conn: bool) -> None:
@@ -319,6 +340,15 @@ def _draw_lifelines(ax: Axes, lay: _Layout, size: float) -> None:
     """Lanes, lifelines and their heads (and feet, on long diagrams)."""
     single = len(lay.conns) == 1
     box = dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="#566573", lw=1.2)
+    if lay.server_x is not None:
+        heads = [(f"client {c}", xc) for c, (xc, _xs) in lay.lanes.items()] + [("server", lay.server_x)]
+        for name, x in heads:
+            ax.plot([x, x], [-HEAD / 2, lay.y_end], color="#99a3a4", lw=1.0, zorder=1, gid="lifeline-line")
+            for y, gid in [(-HEAD / 2 - 0.1, "lifeline")] + ([(lay.y_end + HEAD / 2, "lifeline-foot")] if lay.foot
+                                                            else []):
+                ax.text(x, y, name, ha="center", va="center", fontsize=size + 1, fontweight="bold",
+                        color="#1b2631", bbox=box, zorder=7, gid=gid, parse_math=False)
+        return
     for k, c in enumerate(lay.conns):
         xc, xs = lay.lanes[c]
         if not single:
