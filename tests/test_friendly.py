@@ -159,3 +159,19 @@ def test_diagnose_still_blames_a_client_frame_with_a_problem():
                Record(0.005, 1, Tcp("server", "eof"))]
     [finding] = diagnose(Trace(records))
     assert finding.severity == "error" and "because" in finding.text
+
+
+# -- Mermaid with a plain-text twin (review row 9) ---------------------------------------------------
+
+def test_mermaid_is_still_a_string_and_shows_a_text_version_too():
+    mermaid = article().to_mermaid()
+    assert isinstance(mermaid, str) and mermaid.startswith("sequenceDiagram")
+    assert "```mermaid\n" + mermaid  # string use keeps working
+    text = mermaid.text
+    assert text.splitlines()[:3] == ["client → server: TCP connect", "client → server: GET / HTTP/1.1",
+                                     "server → client: HTTP/1.1 101 Switching Protocols"]
+    assert "client → server: CLOSE 1000 (normal closure)" in text
+    assert repr(mermaid) == text
+    markdown = mermaid._repr_markdown_()
+    assert markdown.startswith("```mermaid\nsequenceDiagram") and "<details><summary>The same, as text" in markdown
+    assert "client → server: TCP connect" in markdown

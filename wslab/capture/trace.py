@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would load matplo
     from matplotlib.axes import Axes
 
     from ..diagnose import Findings
+    from .mermaid import Mermaid
 
 
 
@@ -214,8 +215,9 @@ class Trace(Sequence[Record]):
 
         return timeline(self.records, ax=ax, **kwargs)
 
-    def to_mermaid(self, *, conn: int | None = None, max_frames: int = 40) -> str:
-        """The connection as a Mermaid ``sequenceDiagram`` (JupyterLab renders it in Markdown)."""
+    def to_mermaid(self, *, conn: int | None = None, max_frames: int = 40) -> Mermaid:
+        """The connection as a Mermaid ``sequenceDiagram``: a ``str`` of Mermaid source that, bare in a cell,
+        shows the diagram (JupyterLab 4.1+) and the same sequence as plain text under it (every viewer)."""
         from .mermaid import to_mermaid
 
         return to_mermaid(self if conn is None else self.filter(conn=conn), max_frames=max_frames)
