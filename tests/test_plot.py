@@ -363,6 +363,8 @@ def test_clients_of_one_server_share_its_lifeline():
     assert len(columns) == 3 and columns[0] < server_x < columns[-1]
     # Every server arrow ends (or starts) at its own connection's column.
     assert len(arrows(ax, "frame")) == n_frames(records)
+    named = plot.timeline(records, names={1: "alice", 2: "bob"})
+    assert labels(named, "lifeline") == ["alice", "bob", "client 3", "server"]
     with pytest.raises(ValueError, match="server: shared, per-connection"):
         plot.timeline(records, server="one")
 

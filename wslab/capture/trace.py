@@ -210,7 +210,8 @@ class Trace(Sequence[Record]):
         return diagnose(self)
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
-        """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`)."""
+        """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`: e.g.
+        ``time="proportional"`` draws gaps to scale, ``names={1: "alice"}`` names the clients)."""
         from ..plot.timeline import timeline
 
         return timeline(self.records, ax=ax, **kwargs)

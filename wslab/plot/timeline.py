@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from matplotlib import patheffects
@@ -155,6 +155,7 @@ def timeline(
     labels: Sequence[str] | None = None,
     time: str = "rows",
     server: str = "shared",
+    names: Mapping[int, str] | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw a sequence diagram of the WebSocket connection(s) in ``records``.
@@ -184,6 +185,8 @@ def timeline(
         server: ``"shared"``: the connections' clients side by side and ONE server lifeline at the
             right (a lab has one server; its state bands, one per connection, stand side by side
             on it); ``"per-connection"``: a lane per connection with its own client and server.
+        names: a name for each connection's client, e.g. ``{1: "alice", 2: "bob"}``, written in its
+            lifeline head (default ``client N``).
         **kwargs: passed to every event's ``ax.annotate`` (e.g. ``fontsize=12``);
             ``arrowprops=`` is merged into each arrow's properties.
 
@@ -218,7 +221,7 @@ def timeline(
                 fontsize=size + 2, color="#808b96", gid="empty")
         set_alt(ax, "An empty sequence diagram: the trace has no events.")
         return ax
-    _draw_lifelines(ax, lay, size)
+    _draw_lifelines(ax, lay, size, names or {})
     states_seen = _draw_states(ax, lay, paint, recs)
     families = _draw_rows(ax, lay, paint, size, t0=recs[0].t, proportional=time == "proportional")
     _draw_legend(ax, states_seen, families, size)
@@ -336,12 +339,12 @@ def _draw_frame(ax: Axes, lay: _Layout, size: float, title: str | None, *, singl
     ax.set_title(title, fontsize=size + 3, pad=6)
 
 
-def _draw_lifelines(ax: Axes, lay: _Layout, size: float) -> None:
+def _draw_lifelines(ax: Axes, lay: _Layout, size: float, names: Mapping[int, str]) -> None:
     """Lanes, lifelines and their heads (and feet, on long diagrams)."""
     single = len(lay.conns) == 1
     box = dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="#566573", lw=1.2)
     if lay.server_x is not None:
-        heads = [(f"client {c}", xc) for c, (xc, _xs) in lay.lanes.items()] + [("server", lay.server_x)]
+        heads = [(names.get(c, f"client {c}"), xc) for c, (xc, _xs) in lay.lanes.items()] + [("server", lay.server_x)]
         for name, x in heads:
             ax.plot([x, x], [-HEAD / 2, lay.y_end], color="#99a3a4", lw=1.0, zorder=1, gid="lifeline-line")
             for y, gid in [(-HEAD / 2 - 0.1, "lifeline")] + ([(lay.y_end + HEAD / 2, "lifeline-foot")] if lay.foot
@@ -356,7 +359,8 @@ def _draw_lifelines(ax: Axes, lay: _Layout, size: float) -> None:
                                    facecolor="#f4f6f7" if k % 2 == 0 else "#fbfcfc", edgecolor="none",
                                    zorder=0, gid="lane"))
         for side, x in (("client", xc), ("server", xs)):
-            name = side if single else f"conn {c} {side}"
+            name = (names.get(c, side) if side == "client" else side) if single else (
+                f"{names[c]} ({side})" if c in names and side == "client" else f"conn {c} {side}")
             ax.plot([x, x], [-HEAD / 2, lay.y_end], color="#99a3a4", lw=1.0, zorder=1, gid="lifeline-line")
             ax.text(x, -HEAD / 2 - 0.1, name, ha="center", va="center", fontsize=size + 1, fontweight="bold",
                     color="#1b2631", bbox=box, zorder=7, gid="lifeline", parse_math=False)
