@@ -655,3 +655,12 @@ def test_every_timeline_has_alt_text():
     assert shown.png.startswith(b"\x89PNG") and shown._repr_png_()[1] == {"alt": alt}
     assert not plt.fignum_exists(ax.figure.number)  # closed: the inline backend won't show it twice
     assert "no events" in alt_text(plot.timeline([])) or "empty" in alt_text(plot.timeline([]))
+
+
+def test_a_lab_cut_is_one_two_headed_rst_with_one_caption():
+    records = [*opening(1, 0.0), Record(0.004, 1, Note("client", "fault: the lab cut the TCP connection")),
+               Record(0.0041, 1, Tcp("client", "reset", "fault: the lab cut the TCP connection"))]
+    ax = plot.timeline(sorted(records, key=lambda r: r.t))
+    [rst] = [t for t in texts(ax, "tcp") if "RST" in t.get_text()]
+    assert "both peers" in rst.get_text() and rst.arrow_patch.get_arrowstyle().__class__.__name__ == "CurveFilledAB"
+    assert sum("lab cut" in t.get_text() for t in ax.texts if t.get_gid() in ("note", "detail")) == 1
