@@ -664,3 +664,16 @@ def test_a_lab_cut_is_one_two_headed_rst_with_one_caption():
     [rst] = [t for t in texts(ax, "tcp") if "RST" in t.get_text()]
     assert "both peers" in rst.get_text() and rst.arrow_patch.get_arrowstyle().__class__.__name__ == "CurveFilledAB"
     assert sum("lab cut" in t.get_text() for t in ax.texts if t.get_gid() in ("note", "detail")) == 1
+
+
+def test_panels_share_one_vertical_scale_with_their_first_rows_level():
+    short, long = lifecycle(), close_timeout()
+    left, right = plot.panels(short, long, titles=["short", "long"], time=["rows", "proportional"])
+    assert left.figure is right.figure and left.figure.dpi >= 150
+    assert left.get_ylim() == right.get_ylim()  # one scale: the deeper panel's
+    assert left.get_yticks()[0] == right.get_yticks()[0]  # the first rows level
+    assert [t.get_text() for t in right.texts if t.get_gid() == "gap"]
+    assert not [t.get_text() for t in left.texts if t.get_gid() == "gap"]
+    assert "short" in plot.alt_text(left.figure) and "long" in plot.alt_text(left.figure)
+    with pytest.raises(ValueError, match="give as many titles and times"):
+        plot.panels(short, long, titles=["one"])

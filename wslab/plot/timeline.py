@@ -46,7 +46,7 @@ from .style import (
 )
 from .text import FALLBACK_FONTS, clean, cut, fmt_dt, fonts, text_width
 
-__all__ = ["COLORS", "FALLBACK_FONTS", "STATE_COLORS", "sizes", "timeline"]
+__all__ = ["COLORS", "FALLBACK_FONTS", "STATE_COLORS", "panels", "sizes", "timeline"]
 
 #: A white outline around event texts: readable where they cross another client's lifeline or a state band.
 HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
@@ -156,6 +156,7 @@ def timeline(
     time: str = "rows",
     server: str = "shared",
     names: Mapping[int, str] | None = None,
+    rows: float | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw a sequence diagram of the WebSocket connection(s) in ``records``.
@@ -187,6 +188,8 @@ def timeline(
             on it); ``"per-connection"``: a lane per connection with its own client and server.
         names: a name for each connection's client, e.g. ``{1: "alice", 2: "bob"}``, written in its
             lifeline head (default ``client N``).
+        rows: draw at least this many rows high (blank below the events): panels side by side with the
+            same ``rows`` share one vertical scale, their first rows level (see :func:`panels`).
         **kwargs: passed to every event's ``ax.annotate`` (e.g. ``fontsize=12``);
             ``arrowprops=`` is merged into each arrow's properties.
 
@@ -208,6 +211,8 @@ def timeline(
     size = float(kwargs.pop("fontsize", kwargs.pop("size", FONTSIZE)))
     lay = _layout(recs, max_frames, labels, size, ax, proportional=time == "proportional",
                   shared=server == "shared")
+    if rows is not None and rows > lay.y_bottom:
+        lay.y_bottom = rows
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -445,3 +450,29 @@ def _draw_legend(ax: Axes, states_seen: set[str], families: set[str], size: floa
         order = [grid[r][c] for c in range(ncol) for r in range(len(grid))]  # legends fill columns first
         ax.legend(handles=order, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False,
                   fontsize=size, handlelength=1.6, columnspacing=1.2, borderaxespad=0.3)
+
+
+def panels(*traces: Sequence[Record], titles: Sequence[str | None] | None = None, width: float = 7.5,
+           time: str | Sequence[str] = "rows", **kwargs: Any) -> list[Axes]:
+    """Timelines side by side on one vertical scale, their first rows level: for comparing connections.
+
+    Each of ``traces`` (a trace, or its records) gets a panel ``width`` inches wide; ``titles`` are their
+    titles; ``time`` is one :func:`timeline` ``time`` for all, or one per panel (e.g. ``["rows",
+    "proportional"]``); other ``kwargs`` go to every :func:`timeline`. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(traces)
+    names = list(titles) if titles is not None else [None] * n
+    times = [time] * n if isinstance(time, str) else list(time)
+    if len(names) != n or len(times) != n:
+        raise ValueError(f"{n} traces: give as many titles and times")
+    size = float(kwargs.get("fontsize", FONTSIZE))
+    depth = max(_layout(list(t), kwargs.get("max_frames", 60), None, size, None, proportional=tm == "proportional",
+                        shared=kwargs.get("server", "shared") == "shared").y_bottom for t, tm in zip(traces, times,
+                                                                                                   strict=True))
+    height = min(MAX_FIG_H, max(3.0, (depth + HEAD) * ROW_IN + 1.9))
+    fig = plt.figure(figsize=(width * n, height), dpi=FIG_DPI, layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    return [timeline(list(t), ax=ax, title=title, time=tm, rows=depth, **kwargs)
+            for t, ax, title, tm in zip(traces, axes, names, times, strict=True)]
