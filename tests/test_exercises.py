@@ -5,6 +5,7 @@ import base64
 import hashlib
 import struct
 from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
 
 import nbformat
 import pytest
@@ -47,7 +48,12 @@ def parse_header(two):
 def text_frame(text, mask):
     data = text.encode()
     head = bytes([0x81])
-    head += bytes([0x80 | len(data)]) if len(data) < 126 else bytes([0x80 | 126]) + struct.pack("!H", len(data))
+    if len(data) < 126:
+        head += bytes([0x80 | len(data)])
+    elif len(data) < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", len(data))
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", len(data))
     return head + mask + unmask(mask, data)
 
 
@@ -60,7 +66,7 @@ def read_close(payload):
 
 
 def token_gate(connection, request):
-    if "token=secret" not in request.path:
+    if parse_qs(urlsplit(request.path).query).get("token") != ["secret"]:
         return connection.respond(HTTPStatus.UNAUTHORIZED, "missing token\n")
     return None
 

@@ -343,17 +343,37 @@ def test_state_bands():
 
 def test_two_connections_two_lanes():
     records = sorted(lifecycle(1) + lifecycle(2, 0.004), key=lambda r: r.t)
-    ax = plot.timeline(records)
+    ax = plot.timeline(records, server="per-connection")
     heads = labels(ax, "lifeline")
     assert sorted(h for h in heads if "client" in h) == ["conn 1 client", "conn 2 client"]
     assert len(arrows(ax, "frame")) == 8
     assert "2 connections" in ax.get_title()
 
 
+def test_clients_of_one_server_share_its_lifeline():
+    records = chat(3)
+    ax = plot.timeline(records)
+    assert labels(ax, "lifeline") == ["client 1", "client 2", "client 3", "server"]
+    lines = [line.get_xdata()[0] for line in ax.lines if line.get_gid() == "lifeline-line"]
+    assert len(lines) == 4  # one server lifeline, not three
+    server_x = max(lines)
+    # Each connection's server states are a column of the one server lifeline, side by side.
+    bands = [p for p in ax.patches if p.get_gid() == "state" and p.get_x() > max(lines[:3])]
+    columns = sorted({round(p.get_x() + p.get_width() / 2, 6) for p in bands})
+    assert len(columns) == 3 and columns[0] < server_x < columns[-1]
+    # Every server arrow ends (or starts) at its own connection's column.
+    assert len(arrows(ax, "frame")) == n_frames(records)
+    named = plot.timeline(records, names={1: "alice", 2: "bob"})
+    assert labels(named, "lifeline") == ["alice", "bob", "client 3", "server"]
+    with pytest.raises(ValueError, match="server: shared, per-connection"):
+        plot.timeline(records, server="one")
+
+
 def test_chat_three_clients():
     records = chat(3)
     ax = plot.timeline(records)
     assert sum("client" in h for h in labels(ax, "lifeline")) == 3
+    assert sum(h == "server" for h in labels(ax, "lifeline")) == 1
     assert len(arrows(ax, "frame")) == n_frames(records)
     assert '"1: hi all"' in " ".join(labels(ax, "frame"))
 
@@ -573,3 +593,87 @@ def test_a_long_note_wraps_instead_of_being_cut():
     shown = notes[0].get_text()
     assert "\n" in shown and shown.replace("\n", " ").endswith("first answer")
     plt.close(fig)
+
+
+# -- projector look: palette, sizes, state names, proportional time, alt text (issue #9 item 7) -----------
+
+def test_projector_defaults_big_text_high_dpi_okabe_ito():
+    ax = plot.timeline(lifecycle())
+    assert ax.figure.dpi >= 150
+    assert all(t.get_fontsize() >= 12 for t in texts(ax, "frame"))
+    assert ax.yaxis.label.get_fontsize() >= 12
+    okabe_ito = {"#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9"}
+    assert {plot.COLORS["data"], plot.COLORS["close"]} <= okabe_ito
+    assert {plot.STATE_COLORS[s] for s in ("CONNECTING", "OPEN", "CLOSING")} <= okabe_ito
+
+
+def test_state_names_are_written_in_their_bands():
+    ax = plot.timeline(lifecycle())
+    names = [t for t in ax.texts if t.get_gid() == "state-name"]
+    assert {t.get_text() for t in names} >= {"OPEN", "CLOSING"}
+    bands = [p for p in ax.patches if p.get_gid() == "state"]
+    for name in names:
+        x, y = name.get_position()
+        assert any(b.get_x() <= x <= b.get_x() + b.get_width() and b.get_y() <= y <= b.get_y() + b.get_height()
+                   for b in bands), name.get_text()
+        assert name.get_rotation() == 90
+
+
+def close_timeout() -> list[Record]:
+    """A client closes; the server answers 0.5 s later (a close timeout): the one gap that matters."""
+    records = lifecycle()
+    late = [r for r in records if r.t >= 0.007]
+    return sorted([r for r in records if r.t < 0.007] + [Record(r.t + 0.5, r.conn, r.event) for r in late],
+                  key=lambda r: r.t)
+
+
+def test_proportional_time_makes_a_long_gap_long_and_says_how_long():
+    rows = plot.timeline(close_timeout())
+    scaled = plot.timeline(close_timeout(), time="proportional")
+    ticks_rows, ticks_scaled = list(rows.get_yticks()), list(scaled.get_yticks())
+    steps = [b - a for a, b in itertools.pairwise(ticks_scaled)]
+    assert max(steps) > 4 * sorted(steps)[len(steps) // 2]  # the 0.5 s wait stands out from the rest
+    assert max(b - a for a, b in itertools.pairwise(ticks_rows)) < 2  # rows: evenly spaced
+    gaps = [t.get_text() for t in scaled.texts if t.get_gid() == "gap"]
+    assert len(gaps) == 1 and "503.9 ms later" in gaps[0]
+    assert "to scale" in scaled.get_ylabel() and "not to scale" in rows.get_ylabel()
+    with pytest.raises(ValueError, match="time: rows, proportional"):
+        plot.timeline(lifecycle(), time="log")
+
+
+def test_every_timeline_has_alt_text():
+    from wslab.plot.alt import alt_text, described
+
+    ax = plot.timeline(lifecycle(), title="The article's connection")
+    alt = alt_text(ax)
+    assert alt.startswith("Sequence diagram: The article's connection. a client lifeline and a server lifeline")
+    assert "client → server: TEXT" in alt and "Hello Server" in alt and "TCP FIN" in alt
+    assert alt_text(ax.figure) == alt
+    shown = described(ax)
+    assert repr(shown) == alt
+    assert f'alt="{alt[:30]}' in shown._repr_html_().replace("&#x27;", "'")
+    assert shown.png.startswith(b"\x89PNG") and shown._repr_png_()[1] == {"alt": alt}
+    assert not plt.fignum_exists(ax.figure.number)  # closed: the inline backend won't show it twice
+    assert "no events" in alt_text(plot.timeline([])) or "empty" in alt_text(plot.timeline([]))
+
+
+def test_a_lab_cut_is_one_two_headed_rst_with_one_caption():
+    records = [*opening(1, 0.0), Record(0.004, 1, Note("client", "fault: the lab cut the TCP connection")),
+               Record(0.0041, 1, Tcp("client", "reset", "fault: the lab cut the TCP connection"))]
+    ax = plot.timeline(sorted(records, key=lambda r: r.t))
+    [rst] = [t for t in texts(ax, "tcp") if "RST" in t.get_text()]
+    assert "both peers" in rst.get_text() and rst.arrow_patch.get_arrowstyle().__class__.__name__ == "CurveFilledAB"
+    assert sum("lab cut" in t.get_text() for t in ax.texts if t.get_gid() in ("note", "detail")) == 1
+
+
+def test_panels_share_one_vertical_scale_with_their_first_rows_level():
+    short, long = lifecycle(), close_timeout()
+    left, right = plot.panels(short, long, titles=["short", "long"], time=["rows", "proportional"])
+    assert left.figure is right.figure and left.figure.dpi >= 150
+    assert left.get_ylim() == right.get_ylim()  # one scale: the deeper panel's
+    assert left.get_yticks()[0] == right.get_yticks()[0]  # the first rows level
+    assert [t.get_text() for t in right.texts if t.get_gid() == "gap"]
+    assert not [t.get_text() for t in left.texts if t.get_gid() == "gap"]
+    assert "short" in plot.alt_text(left.figure) and "long" in plot.alt_text(left.figure)
+    with pytest.raises(ValueError, match="give as many titles and times"):
+        plot.panels(short, long, titles=["one"])

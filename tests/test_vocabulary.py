@@ -144,9 +144,10 @@ def test_not_a_trace():
 
 def test_filter_validates_its_arguments():
     trace = Trace()
-    for bad, message in (({"kind": "frames"}, "unknown kind 'frames'; kinds: handshake, frame"),
-                         ({"sender": "Client"}, "unknown sender 'Client'"),
+    for bad, message in (({"kind": "frames"}, r"unknown kind 'frames' \(did you mean 'frame'\?\); kinds: handshake"),
+                         ({"sender": "Clint"}, "unknown sender 'Clint'"),
                          ({"opcode": "txt"}, "unknown opcode 'txt'")):
         with pytest.raises(ValueError, match=message):
             trace.filter(**bad)
     assert len(trace.filter("frame", sender="client", opcode="text")) == 0
+    assert len(trace.filter("Frame", sender="C", opcode="Text")) == 0  # any case, and C/S, where unambiguous

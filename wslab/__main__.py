@@ -45,7 +45,10 @@ def demo(args: argparse.Namespace) -> int:
 
         matplotlib.use("Agg")
         ax = trace.plot(labels=article_steps(trace), title="The article's connection, step by step")
-        ax.get_figure(root=True).savefig(args.png, dpi=args.dpi, bbox_inches="tight")  # type: ignore[union-attr]
+        from .plot.alt import alt_text
+
+        ax.get_figure(root=True).savefig(args.png, dpi=args.dpi, bbox_inches="tight",  # type: ignore[union-attr]
+                                         metadata={"Description": alt_text(ax)})
         print(f"\ntimeline saved to {args.png}")
     if args.pcap:
         trace.to_pcap(args.pcap, server_port=lab.port or 8080)

@@ -252,6 +252,13 @@ class _Connection:
         if req is not None and 200 <= resp.status < 300 and req.header("Upgrade") is None:
             return self.finding(resp.t, "info", f"a plain HTTP request ({req.method} {req.path}), answered "
                                 f"{status}: not a WebSocket connection")
+        if req is not None and req.header("Upgrade") is None and req.header("Sec-WebSocket-Key") is None:
+            # No Upgrade, no key: never an attempt at a WebSocket (a browser fetching a page or its icon).
+            what = (" — a browser asking for the page's icon" if req.path.split("?")[0].endswith("/favicon.ico")
+                    else "")
+            return self.finding(resp.t, "info", f"a plain HTTP request ({req.method} {req.path}{what}), answered "
+                                f"{status}: not a WebSocket connection, so not a failed one (no Upgrade header)",
+                                "RFC 6455 §4.1")
         why, rule = self._refusal(req, resp)
         said = resp.body.decode("utf-8", "replace") if resp.body else ""
         text = f"handshake rejected: {status} — {why}"
@@ -366,6 +373,12 @@ class _Connection:
             text = f"the {closer} is going away (1001){reason}: {why}"
         elif code == 1011:
             text, rule = self._internal_error(first, closer, peer)
+        elif code in (1002, 1007) and self._clean(peer, first.t):
+            severity = "warning"
+            text = (f"the {closer} closed with {_code(code)}{reason}, but every frame the {peer} sent before it "
+                    f"decoded cleanly here: the {closer}'s verdict disagrees with wslab's decoder (a rule the "
+                    f"decoder does not check, or a bug on the {closer}'s side) — not evidence against the {peer}")
+            rule = "RFC 6455 §7.4.1"
         elif code in (1002, 1003, 1007, 1008, 1009, 1010):
             because, rule = self._culprit(first, closer, peer)
             text = f"the {closer} closed with {_code(code)}{reason} because {because}"
@@ -375,6 +388,11 @@ class _Connection:
         if self.disconnect is not None and closer == "server" and self.disconnect.t <= first.t:
             text += " — the lab asked the server to close"
         return [*out, self.finding(first.t, severity, text + after, rule)]
+
+    def _clean(self, sender: str, until: float) -> bool:
+        """Whether ``sender`` sent frames before ``until`` and they all decoded without a problem."""
+        sent = [r for r in self.records if r.t <= until and r.sender == sender and r.kind in ("frame", "error")]
+        return bool(sent) and not any(r.kind == "error" or r.problems for r in sent)
 
     def _stopped_before(self, close: Record) -> bool:
         return self.stopping is not None and self.stopping.t <= close.t

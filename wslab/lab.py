@@ -47,7 +47,7 @@ import websockets.protocol
 import websockets.sync.client
 
 from . import browser, handlers
-from ._runtime.clients import settling_connection
+from ._runtime.clients import RECV_TIMEOUT, settling_connection
 from ._runtime.faults import ARROW, Faults
 from ._runtime.faults import senders as _senders
 from ._runtime.loop import LoopThread, cell_key, stop_previous_run_of_this_cell
@@ -299,8 +299,9 @@ class Lab:
     def _client_options(self, kwargs: dict[str, Any], base: type) -> dict[str, Any]:
         options: dict[str, Any] = dict(proxy=None, compression=self.compression, ping_interval=None,
                                        close_timeout=self.close_timeout)
+        recv_timeout = kwargs.pop("recv_timeout", RECV_TIMEOUT)
         if "create_connection" not in kwargs:
-            connection = settling_connection(base, self._settle_client, self._asettle_client)
+            connection = settling_connection(base, self._settle_client, self._asettle_client, recv_timeout)
             if self.seed is not None:
                 self.clients_made += 1
                 rng = random.Random(f"wslab:{self.seed}:{self.clients_made}")
@@ -312,15 +313,21 @@ class Lab:
     def connect(self, path: str | None = None, **kwargs: Any) -> websockets.asyncio.client.connect:
         """An asyncio client through the tap: ``async with lab.connect() as ws:``.
 
-        Keyword arguments go to :func:`websockets.asyncio.client.connect`. When the
-        client has closed, the trace holds its whole ending (see :meth:`settle`).
+        Keyword arguments go to :func:`websockets.asyncio.client.connect`, except ``recv_timeout``:
+        ``await ws.recv()`` raises TimeoutError after that many seconds (default 10) saying nothing arrived;
+        ``ws.recv(timeout=None)`` or ``recv_timeout=None`` waits forever (``async for`` always does).
+        When the client has closed, the trace holds its whole ending (see :meth:`settle`).
         """
         url = self.url if path is None else self.url.rsplit(self.path, 1)[0] + path
         options = self._client_options(kwargs, websockets.asyncio.client.ClientConnection)
         return websockets.asyncio.client.connect(url, **options)
 
     def connect_sync(self, path: str | None = None, **kwargs: Any) -> websockets.sync.client.ClientConnection:
-        """A synchronous client through the tap: ``with lab.connect_sync() as ws:``."""
+        """A synchronous client through the tap: ``with lab.connect_sync() as ws:``.
+
+        As :meth:`connect`: ``ws.recv()`` gives up after ``recv_timeout`` seconds (default 10) with a
+        TimeoutError saying nothing arrived; ``ws.recv(timeout=None)`` waits forever.
+        """
         url = self.url if path is None else self.url.rsplit(self.path, 1)[0] + path
         options = self._client_options(kwargs, websockets.sync.client.ClientConnection)
         options.setdefault("open_timeout", 5)

@@ -128,7 +128,7 @@ def describe(record: Record) -> str:
     if isinstance(e, DecodeError):
         return f"decode error at byte {e.offset}: {e.reason}"
     if isinstance(e, Tcp):
-        return TCP_NAMES[e.what] + (f" — {e.note}" if e.note else "")
+        return TCP_NAMES.get(e.what, f"TCP {e.what}") + (f" — {e.note}" if e.note else "")
     if isinstance(e, State):
         return f"{e.sender} → {e.state}" + (f" ({e.cause})" if e.cause else "")
     if isinstance(e, Note):

@@ -15,6 +15,7 @@ are drawn by :mod:`wslab.plot`; nothing here changes a trace after it is made.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import functools
 import html
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would load matplo
     from matplotlib.axes import Axes
 
     from ..diagnose import Findings
+    from .mermaid import Mermaid
 
 
 
@@ -74,16 +76,26 @@ class Trace(Sequence[Record]):
 
     # -- selection ----------------------------------------------------------
     def filter(self, kind: str | None = None, *, conn: int | None = None, sender: str | None = None,
-               opcode: str | None = None) -> Trace:
+               opcode: str | int | None = None) -> Trace:
         """Records matching every given criterion (chunks of ``conn`` are kept).
 
         ``kind`` is a :class:`RecordKind` (``"frame"``, ``"handshake"`` ...), ``sender``
         ``"client"`` or ``"server"``, ``opcode`` an :class:`Opcode` name (``"TEXT"`` ...,
-        any case); anything else raises ValueError listing what is valid.
+        any case, or its 4-bit value); ``conn`` a connection number of this trace; anything else raises
+        ValueError (or TypeError) listing what is valid.
         """
         kind = _valid(RecordKind, kind, "kind")
         sender = _valid(Sender, sender, "sender")
+        if isinstance(opcode, int) and not isinstance(opcode, bool) and 0 <= opcode <= 15:
+            opcode = Opcode.from_bits(opcode)
         opcode = _valid(Opcode, opcode, "opcode")
+        if conn is not None:
+            if isinstance(conn, bool) or not isinstance(conn, int):
+                raise TypeError(f"conn is a connection number (an int), not {conn!r}; connections: "
+                                f"{', '.join(map(str, self.connections)) or 'none'}")
+            if self.records and conn not in self.connections:
+                raise ValueError(f"no connection {conn} in this trace; connections: "
+                                 f"{', '.join(map(str, self.connections))}")
 
         def keep(r: Record) -> bool:
             return ((kind is None or r.kind == kind) and (conn is None or r.conn == conn)
@@ -114,7 +126,8 @@ class Trace(Sequence[Record]):
         return sorted({r.conn for r in self.records})
 
     def messages(self, sender: str | None = None) -> list[str | bytes]:
-        """Data messages in order (fragments joined), as text or bytes."""
+        """Data messages in order (fragments joined), as text or bytes; ``sender`` as in :meth:`filter`."""
+        sender = _valid(Sender, sender, "sender")
         out: list[str | bytes] = []
         parts: dict[tuple[int, str], list[Record]] = {}
         for r in self.frames:
@@ -197,13 +210,15 @@ class Trace(Sequence[Record]):
         return diagnose(self)
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
-        """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`)."""
+        """Draw the sequence diagram; returns the matplotlib Axes (see :func:`wslab.plot.timeline`: e.g.
+        ``time="proportional"`` draws gaps to scale, ``names={1: "alice"}`` names the clients)."""
         from ..plot.timeline import timeline
 
         return timeline(self.records, ax=ax, **kwargs)
 
-    def to_mermaid(self, *, conn: int | None = None, max_frames: int = 40) -> str:
-        """The connection as a Mermaid ``sequenceDiagram`` (JupyterLab renders it in Markdown)."""
+    def to_mermaid(self, *, conn: int | None = None, max_frames: int = 40) -> Mermaid:
+        """The connection as a Mermaid ``sequenceDiagram``: a ``str`` of Mermaid source that, bare in a cell,
+        shows the diagram (JupyterLab 4.1+) and the same sequence as plain text under it (every viewer)."""
         from .mermaid import to_mermaid
 
         return to_mermaid(self if conn is None else self.filter(conn=conn), max_frames=max_frames)
@@ -215,15 +230,19 @@ class Trace(Sequence[Record]):
         write_pcap(self.chunks, self.records, path, server_port=server_port, started=self.started or 0.0)
 
 
-def _valid(kind: type[enum.Enum], value: str | None, what: str) -> Any:
+def _valid(kind: type[enum.Enum], value: object, what: str) -> Any:
     """``value`` as a member of ``enum`` (None stays None), or ValueError listing the valid values."""
     if value is None:
         return None
+    valid = [str(member) for member in kind]
+    if not isinstance(value, str):
+        raise TypeError(f"{what} is a string, not {value!r}; {what}s: {', '.join(valid)}")
     try:
         return kind(value)
     except ValueError:
-        valid = ", ".join(str(member) for member in kind)
-        raise ValueError(f"unknown {what} {value!r}; {what}s: {valid}") from None
+        close = difflib.get_close_matches(value.strip().lower(), [v.lower() for v in valid], n=1, cutoff=0.6)
+        hint = f" (did you mean {valid[[v.lower() for v in valid].index(close[0])]!r}?)" if close else ""
+        raise ValueError(f"unknown {what} {value!r}{hint}; {what}s: {', '.join(valid)}") from None
 
 
 

@@ -15,12 +15,13 @@ autograded test cell that imports its check and calls it. :func:`make_release`
 way ``nbgrader generate_assignment`` would, without nbgrader.
 
 The checks live in modules named for what they are about (``handshake``,
-``frames``, ``closing``, ``servers``) on what they share (``_support``);
+``frames``, ``closing``, ``servers``, ``capstone``) on what they share (``_support``);
 ``release`` writes the student versions. Every name is importable from
 ``wslab.exercises``, as the notebooks' test cells do.
 """
 
 from ._support import BEGIN, END, ExerciseError
+from .capstone import CAPSTONE_MESSAGES, check_capstone
 from .closing import (
     CLOSE_CASES,
     DIAGNOSIS,
@@ -59,6 +60,7 @@ from .servers import (
 
 __all__ = [
     "BEGIN",
+    "CAPSTONE_MESSAGES",
     "CLOSE_CASES",
     "CODE_STUB",
     "DIAGNOSIS",
@@ -71,6 +73,7 @@ __all__ = [
     "TEXT_STUB",
     "ExerciseError",
     "check_accept_key",
+    "check_capstone",
     "check_close_body",
     "check_close_codes",
     "check_concurrent_hellos",

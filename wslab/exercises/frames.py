@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from ..protocol import Frame, build_frame, decode_bytes
@@ -49,8 +50,15 @@ def check_parse_header(fn: Callable) -> None:
 @_hint("byte 0 is FIN | opcode 0x1; byte 1 is MASK (0x80) | length, lengths over 125 use 126 + a 16-bit "
        "length; then the mask, then the masked payload (RFC 6455 §5.2, §5.3)")
 def check_text_frame(fn: Callable) -> None:
-    """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back."""
-    for text, mask in [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304"))]:
+    """``fn(text, mask)`` builds a masked client TEXT frame; wslab's decoder must read it back.
+
+    The cases include non-ASCII text, whose length in bytes (what §5.2 counts) is not its length in
+    characters, and all three length forms (7-bit, 16-bit and 64-bit).
+    """
+    cases = [("Hello Server", bytes.fromhex("37fa213d")), ("x" * 200, bytes(4)), ("", bytes.fromhex("01020304")),
+             ("服务器收到消息", bytes.fromhex("37fa213d")), ("é" * 100, bytes.fromhex("0a0b0c0d")),
+             ("x" * 70_000, bytes.fromhex("01020304"))]
+    for text, mask in cases:
         expected = build_frame("TEXT", text.encode(), mask=mask)
         wire = _call("text_frame", fn, text, mask, expected=expected)
         if wire != expected:
@@ -59,12 +67,31 @@ def check_text_frame(fn: Callable) -> None:
             what = str(frames[0]) if frames else "nothing wslab can decode"
             problems = "".join(f"\n    - {p}" for p in (frames[0].problems if frames else ()))
             shown = f"{given[:16].hex(' ')}{' …' if len(given) > 16 else ''}" if given is not None else repr(wire)
+            hint = "byte 1 is MASK (0x80) | length; lengths over 125 use 126 + a 16-bit length, over 65535 127 + a " \
+                   "64-bit length (§5.2)"
+            counted = _length_field(given) if given is not None else None
+            size = len(text.encode())
+            if counted is not None and counted == len(text) != size:
+                hint = (f"your length field says {counted}, the number of characters; §5.2's payload length counts "
+                        f"bytes, and {_short(text)} is {size} bytes in UTF-8: use len(text.encode('utf-8'))")
             raise ExerciseError(f"text_frame: for {_short(text)} with mask {mask.hex(' ')}\n"
                                 f"  expected: {expected[:16].hex(' ')}{' …' if len(expected) > 16 else ''}\n"
                                 f"  you gave: {shown}\n"
                                 f"  wslab reads yours as: {what}{problems}\n"
-                                f"  hint: byte 1 is MASK (0x80) | length; lengths over 125 use 126 + a 16-bit length (§5.2)")
+                                f"  hint: {hint}")
     return _ok("text_frame builds frames byte-for-byte like RFC 6455 §5.2, including the 16-bit length")
+
+
+def _length_field(wire: bytes) -> int | None:
+    """The payload length a frame's header claims (§5.2), or None if the header is cut short."""
+    if len(wire) < 2:
+        return None
+    short = wire[1] & 0b0111_1111
+    if short == 126:
+        return struct.unpack("!H", wire[2:4])[0] if len(wire) >= 4 else None
+    if short == 127:
+        return struct.unpack("!Q", wire[2:10])[0] if len(wire) >= 10 else None
+    return short
 
 
 # -- 05 websocket vs http -------------------------------------------------------------

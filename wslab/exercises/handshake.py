@@ -69,22 +69,34 @@ def check_upgrade_request(fn: Callable) -> None:
 @_hint("return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n') to refuse, None to go on (a "
        "server may answer the handshake with any HTTP status, RFC 6455 §4.2.2)")
 def check_token_gate(fn: Callable) -> None:
-    """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it."""
+    """``fn(connection, request)`` is a ``process_request`` hook: 401 without ``?token=secret``, accept with it.
+
+    "With it" means the query parameter ``token`` is ``secret``, wherever it is in the query string and
+    whatever the path: comparing ``request.path`` to one string, or looking for ``token=secret`` in it, fails.
+    """
     from websockets.exceptions import InvalidStatus
 
     from ..lab import Lab
 
     watch = _Watch("token_gate", fn, "401 for clients without ?token=secret, None (go on) for the others", "hook")
+    welcome = {"/?token=secret": "",
+               "/?token=secret&lang=en": " (other parameters come after it)",
+               "/?lang=en&token=secret": " (query parameters come in any order)",
+               "/chat?token=secret": " (the path is not always /)"}
+    refuse = {"/": "", "/?token=wrong": "", "/?token=secretive": " (the token is 'secretive', not 'secret')",
+              "/?mytoken=secret": " (that parameter is 'mytoken', not 'token')", "/?token=": " (an empty token)"}
+    read_it = "read the parameter: parse_qs(urlsplit(request.path).query).get('token') == ['secret']"
     with Lab("echo", process_request=watch.wrap()) as lab:
-        try:
-            with lab.connect_sync("/?token=secret") as ws:
-                ws.send("Hello Server")
-                ws.recv(timeout=3)
-        except InvalidStatus as exc:
-            watch.check()
-            raise ExerciseError(f"token_gate: a client with ?token=secret should get in (101), but got "
-                                f"{exc.response.status_code}") from None
-        for path in ("/", "/?token=wrong"):
+        for path, why in welcome.items():
+            try:
+                with lab.connect_sync(path) as ws:
+                    ws.send("Hello Server")
+                    ws.recv(timeout=3)
+            except InvalidStatus as exc:
+                watch.check()
+                raise ExerciseError(f"token_gate: a client connecting to {path!r} has the token{why} and should get "
+                                    f"in (101), but got {exc.response.status_code}\n  hint: {read_it}") from None
+        for path, why in refuse.items():
             try:
                 with lab.connect_sync(path):
                     pass
@@ -96,7 +108,8 @@ def check_token_gate(fn: Callable) -> None:
                 _expect("token_gate", f"a client connecting to {path!r}", exc.response.status_code, 401,
                         "return connection.respond(HTTPStatus.UNAUTHORIZED, 'missing token\\n')")
             else:
-                raise ExerciseError(f"token_gate: a client connecting to {path!r} got in; it should get 401")
+                raise ExerciseError(f"token_gate: a client connecting to {path!r}{why} got in; it should get 401\n"
+                                    f"  hint: {read_it}")
     watch.check()
     return _ok("without the token: 401; with ?token=secret: 101 and the echo works")
 

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..capture.notes import FAULT
 from ..capture.records import Note, Record, Tcp
 from ..protocol import DecodeError, Frame, Handshake, Problem, ProblemCode, close_code_name
 from .style import ARROW_AT, COLORS, CONTROL_OPCODES, DATA_OPCODES, GREY, MAX_CHARS
@@ -99,6 +100,7 @@ class Item:
     records: list[Record]
     top: float = 0.0
     height: float = 1.0
+    gap: float = 0.0              # rows of to-scale time above it (proportional time)
 
     @property
     def y(self) -> float:
@@ -224,6 +226,12 @@ def spec(item: Item, width_pt: float, size: float) -> Spec:
             spec = Spec("arrow", "client", "TCP connect", COLORS["tcp"], "tcp", ("tcp",), ls=dashed, lw=1.3)
         elif e.what == "eof":
             spec = Spec("arrow", e.sender, "FIN", COLORS["tcp"], "tcp", ("tcp",), ls=dashed, lw=1.3, weight="bold")
+        elif e.what == "reset" and (e.note or "").startswith(FAULT):
+            # The lab's cut resets BOTH TCP connections (client-tap and tap-server): one two-headed arrow, and
+            # no second caption (the fault's note is the row above).
+            spec = Spec("arrow", e.sender, "✂ RST to both peers (the lab cut TCP)", COLORS["error"], "tcp",
+                         ("tcp", "error"), style="<|-|>", ls=dashed, lw=1.8, weight="bold")
+            detail = None
         elif e.what == "reset":
             spec = Spec("arrow", e.sender, "RST (connection reset)", COLORS["error"], "tcp", ("tcp", "error"),
                          ls=dashed, lw=1.6, weight="bold")

@@ -13,23 +13,26 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.transforms import ScaledTranslation, Transform
 
 from ..capture.records import Record, State
+from .alt import describe_timeline, set_alt
 from .rows import Item, Spec, conn_filter, row_labels, select
 from .rows import spec as row_spec
 from .sizes import sizes
 from .style import (
     BAND,
     COLORS,
+    FIG_DPI,
+    FONTSIZE,
     GAP_PT,
-    GREY,
     HEAD,
     LABEL_MAX_PT,
     LABEL_PAD_PT,
@@ -38,11 +41,15 @@ from .style import (
     MAX_FIG_H,
     ROW_IN,
     STATE_COLORS,
+    STATE_TEXT,
     STATES_ORDER,
 )
 from .text import FALLBACK_FONTS, clean, cut, fmt_dt, fonts, text_width
 
-__all__ = ["COLORS", "FALLBACK_FONTS", "STATE_COLORS", "sizes", "timeline"]
+__all__ = ["COLORS", "FALLBACK_FONTS", "STATE_COLORS", "panels", "sizes", "timeline"]
+
+#: A white outline around event texts: readable where they cross another client's lifeline or a state band.
+HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
 
 
 @dataclasses.dataclass
@@ -91,7 +98,7 @@ class _Painter:
                                   textcoords=self.shift(GAP_PT),
                   ha="left" if right else "right", va="bottom", color=spec.color, fontsize=self.size,
                   fontweight=spec.weight, fontfamily=self.family, gid=spec.gid, parse_math=False,
-                  arrowprops=props, annotation_clip=False, zorder=4)
+                  arrowprops=props, annotation_clip=False, zorder=4, path_effects=HALO)
         kw.update(self.text_kw)
         self.ax.annotate(f" {spec.label}" if right else f"{spec.label} ", **kw)
         self.detail(item, spec, tail, right)
@@ -106,7 +113,8 @@ class _Painter:
         x_text = x + sign * (BAND / 2 + 0.08)
         kw: dict[str, Any] = dict(xy=(x_text, item.y), xycoords=self.shift(GAP_PT), ha="left" if right else "right",
                   va="bottom", color=spec.color, fontsize=self.size, fontweight=spec.weight,
-                  fontfamily=self.family, gid=spec.gid, parse_math=False, annotation_clip=False, zorder=4)
+                  fontfamily=self.family, gid=spec.gid, parse_math=False, annotation_clip=False, zorder=4,
+                  path_effects=HALO)
         kw.update(self.text_kw)
         self.ax.annotate(spec.label, **kw)
         self.detail(item, spec, x_text, right)
@@ -118,7 +126,7 @@ class _Painter:
         text = "\n".join(f"{pad}{line}" if left_aligned else f"{line} " for line in spec.detail)
         self.ax.text(x, item.y, text, transform=self.shift(-GAP_PT - 1), ha="left" if left_aligned else "right",
                      va="top", color=spec.detail_color, fontsize=self.size, fontfamily=self.family, gid="detail",
-                     parse_math=False, zorder=4, clip_on=False, linespacing=1.15,
+                     parse_math=False, zorder=4, clip_on=False, linespacing=1.15, path_effects=HALO,
                      multialignment="left" if left_aligned else "right")
 
     def row_label(self, item: Item, text: str, x_from: float, x: float, x_to: float) -> None:
@@ -145,6 +153,10 @@ def timeline(
     max_frames: int | None = 60,
     title: str | None = None,
     labels: Sequence[str] | None = None,
+    time: str = "rows",
+    server: str = "shared",
+    names: Mapping[int, str] | None = None,
+    rows: float | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw a sequence diagram of the WebSocket connection(s) in ``records``.
@@ -168,6 +180,16 @@ def timeline(
             after ``conn=`` has picked connections. A row of collapsed frames (see
             ``max_frames``) shows the distinct labels of its frames, joined by ", ".
             ValueError if the number of labels is not the number of events.
+        time: ``"rows"`` (one row per event, evenly spaced: every exchange readable) or
+            ``"proportional"`` (the gaps between events drawn to scale on top of the rows, and
+            long gaps labelled with their duration: a close timeout looks as long as it is).
+        server: ``"shared"``: the connections' clients side by side and ONE server lifeline at the
+            right (a lab has one server; its state bands, one per connection, stand side by side
+            on it); ``"per-connection"``: a lane per connection with its own client and server.
+        names: a name for each connection's client, e.g. ``{1: "alice", 2: "bob"}``, written in its
+            lifeline head (default ``client N``).
+        rows: draw at least this many rows high (blank below the events): panels side by side with the
+            same ``rows`` share one vertical scale, their first rows level (see :func:`panels`).
         **kwargs: passed to every event's ``ax.annotate`` (e.g. ``fontsize=12``);
             ``arrowprops=`` is merged into each arrow's properties.
 
@@ -175,29 +197,41 @@ def timeline(
         The Axes. Event texts carry gids: ``"frame"``, ``"group"``, ``"handshake"``,
         ``"tcp"``, ``"error"``, ``"note"`` (details below arrows: ``"detail"``),
         lifeline heads ``"lifeline"``, ``labels`` ``"row-label"``; state bands are
-        Rectangles with gid ``"state"``.
+        Rectangles with gid ``"state"``, their names texts with gid ``"state-name"``; long gaps
+        (``time="proportional"``) texts with gid ``"gap"``. The figure's alt text, a plain
+        description of the diagram, is :func:`wslab.plot.alt_text(ax) <wslab.plot.alt.alt_text>`.
     """
+    if time not in ("rows", "proportional"):
+        raise ValueError(f"unknown time {time!r}; time: rows, proportional")
+    if server not in ("shared", "per-connection"):
+        raise ValueError(f"unknown server {server!r}; server: shared, per-connection")
     recs = conn_filter(records, conn)
     kwargs = dict(kwargs)
     arrow_kw = dict(kwargs.pop("arrowprops", None) or {})
-    size = float(kwargs.pop("fontsize", kwargs.pop("size", 10)))
-    lay = _layout(recs, max_frames, labels, size, ax)
+    size = float(kwargs.pop("fontsize", kwargs.pop("size", FONTSIZE)))
+    lay = _layout(recs, max_frames, labels, size, ax, proportional=time == "proportional",
+                  shared=server == "shared")
+    if rows is not None and rows > lay.y_bottom:
+        lay.y_bottom = rows
     if ax is None:
         import matplotlib.pyplot as plt
 
-        height = min(MAX_FIG_H, max(3.0, (lay.y_bottom + HEAD) * ROW_IN + 1.5))
-        ax = plt.figure(figsize=(lay.x_hi - lay.x_lo + 1.45, height), layout="constrained").add_subplot()
+        height = min(MAX_FIG_H, max(3.0, (lay.y_bottom + HEAD) * ROW_IN + 1.7))
+        ax = plt.figure(figsize=(lay.x_hi - lay.x_lo + 1.6, height), dpi=FIG_DPI, layout="constrained").add_subplot()
     paint = _Painter(ax, lay.lanes, size, kwargs, arrow_kw, list(fonts()[0]))
     _draw_frame(ax, lay, size, title, single_conn=conn is not None)
     if not recs:
         ax.set_yticks([])
         ax.text(0.5, 0.5, "no events", transform=ax.transAxes, ha="center", va="center",
                 fontsize=size + 2, color="#808b96", gid="empty")
+        set_alt(ax, "An empty sequence diagram: the trace has no events.")
         return ax
-    _draw_lifelines(ax, lay, size)
+    _draw_lifelines(ax, lay, size, names or {})
     states_seen = _draw_states(ax, lay, paint, recs)
-    families = _draw_rows(ax, lay, paint, size, t0=recs[0].t)
+    families = _draw_rows(ax, lay, paint, size, t0=recs[0].t, proportional=time == "proportional")
     _draw_legend(ax, states_seen, families, size)
+    set_alt(ax, describe_timeline(recs, lay.conns, [it.records[0] for it in lay.items], ax.get_title(),
+                                  proportional=time == "proportional"))
     return ax
 
 
@@ -224,18 +258,32 @@ class _Layout:
     y_end: float
     y_bottom: float
     foot: bool  # repeat the lifeline heads at the bottom of long diagrams
+    server_x: float | None = None  # the one server lifeline, when the connections share it
+
+    @property
+    def pt_per_y(self) -> float:
+        """Points per row (exact when the figure is ours)."""
+        return ROW_IN * 72.0
 
 
 def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str] | None, size: float,
-            ax: Axes | None) -> _Layout:
+            ax: Axes | None, *, proportional: bool = False, shared: bool = True) -> _Layout:
     """The rows, the lanes side by side, the labels' column, and each row's height."""
     conns = sorted({r.conn for r in recs})
     items, shown, total = select(recs, max_frames)
     n_lanes = max(1, len(conns))
-    lane_w = min(4.4, max(2.4, (17.0 - 1.4) / n_lanes - LANE_GAP))
+    lane_w = min(5.2, max(2.8, (19.0 - 1.4) / n_lanes - LANE_GAP))
     step = lane_w + LANE_GAP
     lanes = {c: (k * step, k * step + lane_w) for k, c in enumerate(conns)}
     x_lo, x_hi = -LANE_GAP / 2, (n_lanes - 1) * step + lane_w + LANE_GAP / 2
+    server_x = None
+    if shared and n_lanes > 1:
+        # Clients side by side, one server at the right; each connection's server band is one column of it.
+        client_step = 1.5
+        lane_w = min(5.2, max(3.4, 19.0 - 1.4 - (n_lanes - 1) * client_step - LANE_GAP))
+        server_x = (n_lanes - 1) * client_step + lane_w + (n_lanes - 1) * BAND / 2
+        lanes = {c: (k * client_step, server_x + (k - (n_lanes - 1) / 2) * BAND) for k, c in enumerate(conns)}
+        x_hi = server_x + n_lanes * BAND / 2 + LANE_GAP / 2
     # The labels' column, at the right of the last lane: its width in points.
     label_texts = [cut(clean(text), LABEL_MAX_PT, size) for text in row_labels(items, recs, labels)]
     col_pt = max((text_width(text, size) for text in label_texts if text), default=0.0)
@@ -258,7 +306,15 @@ def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str
     # Labels first: a row is taller when it has detail lines below its arrow.
     specs = [row_spec(item, label_pt, size) for item in items]
     top = 0.0
-    for item, spec in zip(items, specs, strict=True):
+    starts = [item.records[0].t for item in items]
+    span = (starts[-1] - starts[0]) if starts else 0.0
+    # Proportional time: on top of its row, each event moves down by its gap to the one before, to scale; the
+    # whole trace's time gets about as many rows as it has events (at least 6), so a long wait stands out.
+    per_second = max(6.0, 0.8 * len(items)) / span if proportional and span > 0 else 0.0
+    for k, (item, spec) in enumerate(zip(items, specs, strict=True)):
+        if k:
+            item.gap = per_second * (starts[k] - starts[k - 1])
+            top += item.gap
         item.top = top
         extra = len(spec.detail) or spec.note_lines - 1
         item.height = 1.0 + (0.2 + LINE * extra if extra else 0.0)
@@ -266,7 +322,7 @@ def _layout(recs: Sequence[Record], max_frames: int | None, labels: Sequence[str
     foot = top > 24
     y_end = top + 0.6
     return _Layout(conns, items, specs, label_texts, shown, total, lanes, lane_w, x_lo, x_hi, x_last, pt_per_x,
-                   top, y_end, y_end + (HEAD if foot else 0.15), foot)
+                   top, y_end, y_end + (HEAD if foot else 0.15), foot, server_x)
 
 
 def _draw_frame(ax: Axes, lay: _Layout, size: float, title: str | None, *, single_conn: bool) -> None:
@@ -276,7 +332,7 @@ def _draw_frame(ax: Axes, lay: _Layout, size: float, title: str | None, *, singl
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     ax.set_xticks([])
-    ax.tick_params(axis="y", length=0, labelsize=max(9.0, size - 1), labelcolor=GREY)
+    ax.tick_params(axis="y", length=0, labelsize=size, labelcolor="#1b2631")
     conns = lay.conns
     if title is None:
         if len(conns) > 1:
@@ -288,10 +344,19 @@ def _draw_frame(ax: Axes, lay: _Layout, size: float, title: str | None, *, singl
     ax.set_title(title, fontsize=size + 3, pad=6)
 
 
-def _draw_lifelines(ax: Axes, lay: _Layout, size: float) -> None:
+def _draw_lifelines(ax: Axes, lay: _Layout, size: float, names: Mapping[int, str]) -> None:
     """Lanes, lifelines and their heads (and feet, on long diagrams)."""
     single = len(lay.conns) == 1
     box = dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="#566573", lw=1.2)
+    if lay.server_x is not None:
+        heads = [(names.get(c, f"client {c}"), xc) for c, (xc, _xs) in lay.lanes.items()] + [("server", lay.server_x)]
+        for name, x in heads:
+            ax.plot([x, x], [-HEAD / 2, lay.y_end], color="#99a3a4", lw=1.0, zorder=1, gid="lifeline-line")
+            for y, gid in [(-HEAD / 2 - 0.1, "lifeline")] + ([(lay.y_end + HEAD / 2, "lifeline-foot")] if lay.foot
+                                                            else []):
+                ax.text(x, y, name, ha="center", va="center", fontsize=size + 1, fontweight="bold",
+                        color="#1b2631", bbox=box, zorder=7, gid=gid, parse_math=False)
+        return
     for k, c in enumerate(lay.conns):
         xc, xs = lay.lanes[c]
         if not single:
@@ -299,7 +364,8 @@ def _draw_lifelines(ax: Axes, lay: _Layout, size: float) -> None:
                                    facecolor="#f4f6f7" if k % 2 == 0 else "#fbfcfc", edgecolor="none",
                                    zorder=0, gid="lane"))
         for side, x in (("client", xc), ("server", xs)):
-            name = side if single else f"conn {c} {side}"
+            name = (names.get(c, side) if side == "client" else side) if single else (
+                f"{names[c]} ({side})" if c in names and side == "client" else f"conn {c} {side}")
             ax.plot([x, x], [-HEAD / 2, lay.y_end], color="#99a3a4", lw=1.0, zorder=1, gid="lifeline-line")
             ax.text(x, -HEAD / 2 - 0.1, name, ha="center", va="center", fontsize=size + 1, fontweight="bold",
                     color="#1b2631", bbox=box, zorder=7, gid="lifeline", parse_math=False)
@@ -328,20 +394,33 @@ def _draw_states(ax: Axes, lay: _Layout, paint: _Painter, recs: Sequence[Record]
         for (y0, state), (y1, _next) in zip(marks, [*marks[1:], (lay.y_end, "")], strict=True):
             if y1 > y0:
                 ax.add_patch(Rectangle((x - BAND / 2, y0), BAND, y1 - y0,
-                                       facecolor=STATE_COLORS.get(state, "#d5dbdb"), edgecolor="#7f8c8d", lw=0.6,
+                                       facecolor=STATE_COLORS.get(state, "#d5dbdb"), edgecolor="#555555", lw=0.6,
                                        zorder=2, gid="state"))
                 states_seen.add(state)
+                name_pt = max(9.0, paint.size - 3)
+                if text_width(state, name_pt) + 6 <= (y1 - y0) * lay.pt_per_y:  # written in when it fits
+                    ax.text(x, (y0 + y1) / 2, state, rotation=90, ha="center", va="center", fontsize=name_pt,
+                            color=STATE_TEXT.get(state, "#000000"), fontweight="bold", gid="state-name",
+                            zorder=3, clip_on=True, parse_math=False)
     return states_seen
 
 
-def _draw_rows(ax: Axes, lay: _Layout, paint: _Painter, size: float, *, t0: float) -> set[str]:
+def _draw_rows(ax: Axes, lay: _Layout, paint: _Painter, size: float, *, t0: float,
+               proportional: bool = False) -> set[str]:
     """The events, one row each, the labels' column, and the time at the left; the families drawn."""
     families: set[str] = set()
-    for item, spec in zip(lay.items, lay.specs, strict=True):
+    for k, (item, spec) in enumerate(zip(lay.items, lay.specs, strict=True)):
         if item.kind == "group":
             paint.group_background(item)
         paint.row(item, spec)
         families.update(spec.legend)
+        if proportional and k and item.gap >= 1.5:  # a long wait: say how long, across the gap
+            before = lay.items[k - 1]
+            dt = item.records[0].t - before.records[0].t
+            xc, xs = lay.lanes[item.conn]
+            ax.text((xc + xs) / 2, item.top - item.gap / 2, f"⋮  {fmt_dt(dt).lstrip('+')} later  ⋮", ha="center",
+                    va="center", fontsize=size, fontstyle="italic", color="#333333", gid="gap", zorder=4,
+                    parse_math=False, bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="none"))
     pt_per_x = lay.pt_per_x
     x_col = lay.x_last + (LABEL_PAD_PT + 0.25 * size) / pt_per_x
     for item, text in zip(lay.items, lay.label_texts, strict=True):
@@ -349,8 +428,9 @@ def _draw_rows(ax: Axes, lay: _Layout, paint: _Painter, size: float, *, t0: floa
             x_from = paint.x(item.conn, "server") + BAND / 2 + 3 / pt_per_x
             paint.row_label(item, text, x_from, x_col, x_col - (0.25 * size + 3) / pt_per_x)
     ax.set_yticks([it.y for it in lay.items], [fmt_dt(it.records[0].t - t0) for it in lay.items])
-    ax.set_ylabel("time since first event (ms), running down\none row per event, in time order (not to scale)",
-                  fontsize=max(9.0, size - 1), color=GREY)
+    ax.set_ylabel("time: ms since the first event, running down\n" + (
+        "gaps between events to scale" if proportional else "one row per event (not to scale)"),
+        fontsize=size, color="#1b2631")
     return families
 
 
@@ -369,4 +449,30 @@ def _draw_legend(ax: Axes, states_seen: set[str], families: set[str], size: floa
         grid = [row + [blank] * (ncol - len(row)) for row in grid]
         order = [grid[r][c] for c in range(ncol) for r in range(len(grid))]  # legends fill columns first
         ax.legend(handles=order, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False,
-                  fontsize=max(9.0, size - 1), handlelength=1.6, columnspacing=1.2, borderaxespad=0.3)
+                  fontsize=size, handlelength=1.6, columnspacing=1.2, borderaxespad=0.3)
+
+
+def panels(*traces: Sequence[Record], titles: Sequence[str | None] | None = None, width: float = 7.5,
+           time: str | Sequence[str] = "rows", **kwargs: Any) -> list[Axes]:
+    """Timelines side by side on one vertical scale, their first rows level: for comparing connections.
+
+    Each of ``traces`` (a trace, or its records) gets a panel ``width`` inches wide; ``titles`` are their
+    titles; ``time`` is one :func:`timeline` ``time`` for all, or one per panel (e.g. ``["rows",
+    "proportional"]``); other ``kwargs`` go to every :func:`timeline`. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(traces)
+    names = list(titles) if titles is not None else [None] * n
+    times = [time] * n if isinstance(time, str) else list(time)
+    if len(names) != n or len(times) != n:
+        raise ValueError(f"{n} traces: give as many titles and times")
+    size = float(kwargs.get("fontsize", FONTSIZE))
+    depth = max(_layout(list(t), kwargs.get("max_frames", 60), None, size, None, proportional=tm == "proportional",
+                        shared=kwargs.get("server", "shared") == "shared").y_bottom for t, tm in zip(traces, times,
+                                                                                                   strict=True))
+    height = min(MAX_FIG_H, max(3.0, (depth + HEAD) * ROW_IN + 1.9))
+    fig = plt.figure(figsize=(width * n, height), dpi=FIG_DPI, layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    return [timeline(list(t), ax=ax, title=title, time=tm, rows=depth, **kwargs)
+            for t, ax, title, tm in zip(traces, axes, names, times, strict=True)]

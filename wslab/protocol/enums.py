@@ -33,6 +33,16 @@ class Sender(StrEnum):
         """``"client → server"`` or ``"server → client"``."""
         return f"{self.value} → {self.other.value}"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Sender | None:
+        """``"Client"``, ``"SERVER"``, ``"c"`` and ``"s"`` name the ends too (students type them)."""
+        if isinstance(value, str):
+            name = value.strip().lower()
+            for member in cls:
+                if name in (member.value, member.value[0]):
+                    return member
+        return None
+
 
 class Opcode(StrEnum):
     """RFC 6455 §5.2 / §11.8 opcodes, by name; all 16 values (the reserved ones as ``RESERVED_0xN``).
@@ -166,6 +176,15 @@ class RecordKind(StrEnum):
     TCP = "tcp"
     STATE = "state"
     NOTE = "note"
+
+    @classmethod
+    def _missing_(cls, value: object) -> RecordKind | None:
+        """Any case: ``"Frame"``, ``"TCP"``."""
+        if isinstance(value, str):
+            for member in cls:
+                if member.value == value.strip().lower():
+                    return member
+        return None
 
 
 class TcpEvent(StrEnum):

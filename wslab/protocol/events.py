@@ -39,9 +39,9 @@ class AcceptCheck:
     got: str | None
     ok: bool
 
-    def explain(self) -> str:
-        """Every step from the key to the accept value, one per line."""
-        return render.accept_explain(self)
+    def explain(self) -> render.Explanation:
+        """Every step from the key to the accept value, one per line (a ``str``; bare in a cell it shows as text)."""
+        return render.Explanation(render.accept_explain(self))
 
     def __str__(self) -> str:
         return f"accept {'ok' if self.ok else 'mismatch'}: expected {self.expected!r}, got {self.got!r}"
@@ -90,9 +90,10 @@ class Handshake:
     def __str__(self) -> str:
         return render.handshake_line(self)
 
-    def explain(self) -> str:
-        """The head as sent, the body (elided), the accept derivation and the problems."""
-        return render.handshake_explain(self)
+    def explain(self) -> render.Explanation:
+        """The head as sent, the body (elided), the accept derivation and the problems (a ``str``; bare in a cell
+        it shows as text)."""
+        return render.Explanation(render.handshake_explain(self))
 
     def _repr_html_(self) -> str:
         return render.pre(self.explain())
@@ -148,15 +149,16 @@ class Frame:
         """One line, e.g. ``client TEXT fin masked len=12 'Hello Server'``."""
         return render.frame_line(self)
 
-    def explain(self, max_bytes: int = 64) -> str:
+    def explain(self, max_bytes: int = 64) -> render.Explanation:
         """An annotated dump of :attr:`wire`, one header field per line.
 
         Like Wireshark's bytes pane: offset, bytes in hex, the bits a sub-byte
         field occupies, the field and its value, and what it means; then the
         payload as sent, unmasked and inflated, and the problems. Payloads over
-        ``max_bytes`` are elided with a count.
+        ``max_bytes`` are elided with a count. The result is a ``str`` (``print()`` it); left bare in a
+        cell it shows as the same text, or as the coloured table in Jupyter.
         """
-        return render.frame_explain(self, max_bytes)
+        return render.Explanation(render.frame_explain(self, max_bytes), render.frame_html(self))
 
     def _repr_html_(self) -> str:
         """The :meth:`explain` table in HTML, one colour per field (for Jupyter)."""

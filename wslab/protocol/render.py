@@ -225,6 +225,27 @@ def error_line(error: DecodeError) -> str:
     return text
 
 
+class Explanation(str):
+    """An ``explain()`` text: a ``str`` (``print()`` it, search it, compare it) that shows itself as text when
+    left bare in a cell (its repr is the text, not one line of ``\\n`` escapes) and as HTML in Jupyter."""
+
+    _html: str | None
+
+    def __new__(cls, text: str, html: str | None = None) -> Explanation:
+        self = super().__new__(cls, text)
+        self._html = html
+        return self
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        return self._html if self._html is not None else pre(self)
+
+
 def pre(text: str) -> str:
     """``text`` as preformatted HTML."""
     return '<pre style="font-family:monospace;font-size:12px;margin:0">' + html.escape(text) + "</pre>"
