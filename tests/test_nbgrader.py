@@ -3,11 +3,11 @@
 A course directory in tmp, with default settings (an nbgrader_config.py that
 names the course and nothing else), the README's "For teachers" recipe:
 
-- ``ps1``: all seven notebooks. Student ``solved`` hands in the release with
+- ``ps1``: all eight notebooks. Student ``solved`` hands in the release with
   every stub replaced by the teacher's solution; ``untouched`` hands in the
   release as it came.
 - ``ps2``: 01-handshake and 03-closing only (autograding is ~35 s per student
-  for all seven). ``mistakes`` made two realistic mistakes; ``cheat`` wrote a
+  for all eight). ``mistakes`` made two realistic mistakes; ``cheat`` wrote a
   wrong answer and redefined the check in their solution cell.
 
 Scores are read from nbgrader's gradebook. Autograding needs nothing but
@@ -126,7 +126,7 @@ def course(tmp_path_factory, missing_tool):
         _, took[f"generate_assignment {assignment}"] = nbgrader(course, "generate_assignment", assignment)
 
     names = sorted(p.stem for p in (course / "release" / "ps1").glob("*.ipynb"))
-    assert len(names) == 7
+    assert len(names) == 8
     for name in names:
         hand_in(course, "ps1", "solved", name, teacher_solutions(name))
         hand_in(course, "ps1", "untouched", name, {})
@@ -153,20 +153,20 @@ def test_generate_assignment_with_default_settings_releases_the_student_versions
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         assignment = gradebook.find_assignment("ps1")
         assert assignment.num_submissions == 2
-        assert assignment.max_score == 18
-        assert sum(len(notebook.grade_cells) for notebook in assignment.notebooks) == 18
-        assert sum(len(notebook.solution_cells) for notebook in assignment.notebooks) == 18
+        assert assignment.max_score == 20
+        assert sum(len(notebook.grade_cells) for notebook in assignment.notebooks) == 20
+        assert sum(len(notebook.solution_cells) for notebook in assignment.notebooks) == 20
 
 
 def test_a_solved_submission_gets_full_marks(course):
     score, max_score, cells = scores(course, "ps1", "solved")
-    assert (score, max_score) == (18, 18), {name: s for name, s in cells.items() if s != 1}
-    assert len(cells) == 18 and all(name.endswith("-check") for name in cells)
+    assert (score, max_score) == (20, 20), {name: s for name, s in cells.items() if s != 1}
+    assert len(cells) == 20 and all(name.endswith("-check") for name in cells)
 
 
 def test_an_untouched_release_gets_nothing(course):
     score, max_score, cells = scores(course, "ps1", "untouched")
-    assert (score, max_score) == (0, 18), {name: s for name, s in cells.items() if s != 0}
+    assert (score, max_score) == (0, 20), {name: s for name, s in cells.items() if s != 0}
     # ... and sees why in its autograded notebooks: the message that helps, under every check.
     autograded = nbformat.read(course / "autograded" / "untouched" / "ps1" / "04-chat.ipynb", as_version=4)
     errors = [o for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]-*.ipynb"))
 STUDENT = ROOT / "notebooks"
 EXPECTED = ["00-start-here", "01-handshake", "02-messages", "03-closing", "04-chat", "05-websocket-vs-http",
-            "06-asyncio-in-jupyter"]
+            "06-asyncio-in-jupyter", "07-wss-and-security"]
 IDS = [p.stem for p in SOLUTIONS]
 # A test cell: it imports its check itself, so a solution cell that redefines check_... earns nothing.
 TEST_CELL = re.compile(r"from wslab\.exercises import (check_\w+)\n\n\1\((\w+)\)")
@@ -39,11 +39,11 @@ def exercises(nb) -> list[tuple]:
     return [(cell, nb.cells[i + 1]) for i, cell in enumerate(nb.cells) if nbgrader(cell).get("solution")]
 
 
-def test_both_sets_have_all_notebooks_and_18_exercises():
+def test_both_sets_have_all_notebooks_and_20_exercises():
     assert [p.stem for p in SOLUTIONS] == EXPECTED
     assert sorted(p.stem for p in STUDENT.glob("*.ipynb")) == EXPECTED
     counts = [len(exercises(nbformat.read(p, as_version=4))) for p in SOLUTIONS]
-    assert all(2 <= n <= 4 for n in counts) and sum(counts) == 18, counts
+    assert all(2 <= n <= 4 for n in counts) and sum(counts) == 20, counts
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=IDS)
