@@ -162,6 +162,7 @@ class Lab:
         #: The encrypted leg's recorder (``tls=True``): TLS records only, on the lab's clock.
         self.tls_recorder = Recorder(lambda: time.monotonic() - self.t0)
         self.front: EncryptedLeg | None = None
+        self._views: list[LiveView] = []  # lab.watch()'s views, stopped with the lab
         self._conn_count = 0  # connection numbers continue across restarts
 
     # -- life cycle ----------------------------------------------------------
@@ -241,6 +242,9 @@ class Lab:
             loop_thread.stop()
             if self.server is not None:
                 self.server.join()
+            views, self._views = self._views, []
+            for view in views:  # their last drawing done when stop() returns (no thread left behind)
+                view.stop()
             if self.tap is not None:
                 self._conn_count = self.tap.count
 
@@ -623,7 +627,9 @@ class Lab:
             raise RuntimeError("the lab is not started; call lab.start() before lab.watch()")
         from .live import LiveView
 
-        return LiveView(self, rows=rows, conns=conns, fps=fps, plot=plot)
+        view = LiveView(self, rows=rows, conns=conns, fps=fps, plot=plot)
+        self._views.append(view)
+        return view
 
     async def asettle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
         """:meth:`settle` for coroutines: ``await lab.asettle()`` waits without blocking the event loop."""
