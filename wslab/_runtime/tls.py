@@ -10,6 +10,10 @@ and decodes every frame; the front tap is a plain :class:`~wslab._runtime.tap.Ta
 with a recorder of its own, so its trace holds only TLS records -- what a
 network observer or a proxy relaying ``CONNECT`` sees (RFC 6455 §1.5, §4.1).
 
+One difference from ``ws://`` shows in traces: asyncio's TLS transports cannot half-close, so when
+the server sends its FIN the tap closes the client's TLS connection (``close_notify``, then FIN)
+rather than passing a half-close on; a client that had more to send after the server's FIN can't.
+
 The certificate comes from ``trustme``: a throwaway CA made in memory for this
 lab only, never installed anywhere. The lab's own clients trust it through
 :attr:`Certificates.client`; other Python clients can use the same context.
