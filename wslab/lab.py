@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 import threading
 import time
 import warnings
@@ -56,6 +57,7 @@ from ._runtime.recorder import Recorder
 from ._runtime.seeding import seeded_connection
 from ._runtime.server import Server
 from ._runtime.tap import Tap, TapConnection
+from ._runtime.tls import Certificates, EncryptedLeg
 from .capture.notes import DISCONNECT, FAULT, SERVER_STOPPING
 from .capture.records import Note, Record
 from .capture.trace import Trace
@@ -93,6 +95,10 @@ class Lab:
         redact: hide the values of cookies, ``Authorization`` and token query parameters in
             the trace (the server still gets them); ``False`` records them, e.g. to study
             cookies on your own machine. Through JupyterHub or Binder they are your login.
+        tls: serve ``wss://`` with a certificate made for this lab (``trustme``); the tap terminates
+            TLS, so :attr:`trace` still shows every frame, and :attr:`encrypted_trace` records
+            the encrypted leg in front of it. The lab's clients trust the certificate; others
+            can use :attr:`ssl_context`.
         server_options: any other keyword for ``serve()``.
 
     Use as ``with Lab(...) as lab:``, ``async with Lab(...) as lab:`` or
@@ -123,6 +129,7 @@ class Lab:
         host: str = "127.0.0.1",
         page: bool = True,
         redact: bool = True,
+        tls: bool = False,
         **server_options: Any,
     ) -> None:
         self.handler = None if target else handlers.resolve(handler)
@@ -151,6 +158,12 @@ class Lab:
         self.listen = (host, port)
         self.page = page
         self.redact = redact
+        self.tls = tls
+        self.certificates: Certificates | None = None
+        #: The encrypted leg's recorder (``tls=True``): TLS records only, on the lab's clock.
+        self.tls_recorder = Recorder(lambda: time.monotonic() - self.t0)
+        self.front: EncryptedLeg | None = None
+        self._views: list[LiveView] = []  # lab.watch()'s views, stopped with the lab
         self._conn_count = 0  # connection numbers continue across restarts
 
     # -- life cycle ----------------------------------------------------------
@@ -186,9 +199,24 @@ class Lab:
                                  find_conn=self._conn_of_server_port, on_loop=self._on_loop)
             upstream = ("127.0.0.1", await self.server.start())
         self.server_port = upstream[1]
+        host, port = self.listen
+        if self.tls:
+            if self.certificates is None:
+                self.certificates = await asyncio.to_thread(Certificates, "127.0.0.1")
+            self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact, ssl=self.certificates.server)
+            self.tap.count = self._conn_count
+            inner = await self.tap.start("127.0.0.1", 0)
+            self.front = EncryptedLeg(("127.0.0.1", inner), self.tls_recorder)
+            self.front.tap.count = self._conn_count
+            try:
+                self.port = await self.front.start(host, port or self.port or 0)
+            except OSError:
+                if port:
+                    raise
+                self.port = await self.front.start(host, 0)
+            return
         self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact)
         self.tap.count = self._conn_count
-        host, port = self.listen
         try:
             self.port = await self.tap.start(host, port or self.port or 0)  # a restart keeps its port
         except OSError:
@@ -215,6 +243,9 @@ class Lab:
             loop_thread.stop()
             if self.server is not None:
                 self.server.join()
+            views, self._views = self._views, []
+            for view in views:  # their last drawing done when stop() returns (no thread left behind)
+                view.stop()
             if self.tap is not None:
                 self._conn_count = self.tap.count
 
@@ -232,6 +263,8 @@ class Lab:
             await self.server.stop(self.close_timeout or 2)  # RFC 6455 §7.4.1: 1001, the server is going away
         if self.tap is not None:
             await self.tap.stop()
+        if self.front is not None:
+            await self.front.stop()
 
     @property
     def running(self) -> bool:
@@ -264,13 +297,36 @@ class Lab:
 
     @property
     def url(self) -> str:
-        """The ``ws://`` URL through the tap; any client on the kernel's machine can connect to it."""
-        return f"ws://127.0.0.1:{self._started_port()}{self.path}"
+        """The ``ws://`` (``wss://`` with ``tls=True``) URL through the tap; any client on the kernel's
+        machine can connect to it."""
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self._started_port()}{self.path}"
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client SSL context that trusts this lab's certificate (``tls=True``; else None).
+
+        The lab's own clients use it already; pass it to others: ``websockets.connect(lab.url,
+        ssl=lab.ssl_context)``. The certificate's CA is :attr:`certificates` ``.ca_pem``.
+        """
+        return self.certificates.client if self.certificates is not None else None
+
+    @property
+    def encrypted_trace(self) -> Trace:
+        """What crossed the wire in front of the TLS termination (``tls=True``): TLS records only.
+
+        Its bytes are what a network observer, or a proxy relaying ``CONNECT``, sees
+        (RFC 6455 §1.5, §4.1); ``to_pcap()`` writes them for tshark, ``load_pcap`` reads them back.
+        """
+        if not self.tls:
+            raise RuntimeError("encrypted_trace is for a TLS lab: Lab(tls=True)")
+        records, chunks = self.tls_recorder.snapshot()
+        return Trace(records, chunks, started=self.started)
 
     @property
     def local_http_url(self) -> str:
         """``http://127.0.0.1:PORT/``: the lab's page for a browser on the kernel's machine (tests, ``serve``)."""
-        return browser.local_url(self._started_port(), self.path)
+        url = browser.local_url(self._started_port(), self.path)
+        return "https" + url[4:] if self.tls and url.startswith("http:") else url
 
     @property
     def http_url(self) -> str:
@@ -300,6 +356,8 @@ class Lab:
         options: dict[str, Any] = dict(proxy=None, compression=self.compression, ping_interval=None,
                                        close_timeout=self.close_timeout)
         recv_timeout = kwargs.pop("recv_timeout", RECV_TIMEOUT)
+        if self.ssl_context is not None:
+            options["ssl"] = self.ssl_context
         if "create_connection" not in kwargs:
             connection = settling_connection(base, self._settle_client, self._asettle_client, recv_timeout)
             if self.seed is not None:
@@ -342,6 +400,9 @@ class Lab:
         """
         from ._runtime.raw import RawClient
 
+        if self.tls:
+            raise RuntimeError("lab.raw() speaks plain TCP; a TLS lab (tls=True) needs a TLS client: "
+                               "use lab.connect() or lab.connect_sync()")
         return RawClient(self, timeout=timeout)
 
     def conn_of(self, client: Any) -> int:
@@ -359,11 +420,19 @@ class Lab:
             port = client.getsockname()[1]
         else:
             raise TypeError(f"cannot tell the connection of {type(client).__name__}")
-        tap = self.tap
-        found = self._on_loop(lambda: tap.find(client_port=port)) if tap is not None and self.running else None
+        found = self._on_loop(self._find_client, port) if self.tap is not None and self.running else None
         if found is None:
             raise LookupError(f"no open connection from port {port} through this lab")
         return found.conn
+
+    def _find_client(self, port: int) -> TapConnection | None:
+        """The tap's open connection of the client on ``port`` (through the TLS front, if any). On the loop."""
+        if self.tap is None:
+            return None
+        if self.front is not None:
+            inner = self.front.inner_port(port)
+            return self.tap.find(client_port=inner) if inner is not None else None
+        return self.tap.find(client_port=port)
 
     def _on_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` run on the lab's loop thread, which owns the tap (see the class docstring)."""
@@ -383,7 +452,7 @@ class Lab:
         number = conn if isinstance(conn, int) else None
         if number is None:
             port = conn.local_address[1] if hasattr(conn, "local_address") else conn.getsockname()[1]
-            found = self.tap.find(client_port=port)
+            found = self._find_client(port)
             if found is None:
                 raise LookupError(f"no open connection from port {port} through this lab")
             return found
@@ -566,22 +635,33 @@ class Lab:
             raise RuntimeError("the lab is not started; call lab.start() before lab.watch()")
         from .live import LiveView
 
-        return LiveView(self, rows=rows, conns=conns, fps=fps, plot=plot)
+        view = LiveView(self, rows=rows, conns=conns, fps=fps, plot=plot)
+        self._views.append(view)
+        return view
 
     async def asettle(self, timeout: float = 2.0, quiet: float = 0.03) -> None:
         """:meth:`settle` for coroutines: ``await lab.asettle()`` waits without blocking the event loop."""
         await asyncio.to_thread(self.settle, timeout, quiet)
 
     def _busy(self) -> bool:
-        return self.tap is not None and any(c.busy() for c in self.tap.active())
+        taps = [t for t in (self.tap, self.front.tap if self.front else None) if t is not None]
+        return any(c.busy() for tap in taps for c in tap.active())
 
     def _client_conn(self, port: int, timeout: float) -> int | None:
         """The connection number of the client on ``port``, once the tap has accepted it (None: not in time)."""
         tap, loop_thread = self.tap, self.loop_thread
         if tap is None or loop_thread is None:
             return None
-        found = loop_thread.run(tap.wait_for(client_port=port, timeout=timeout), timeout=timeout + 1)
+        found = loop_thread.run(self._wait_client(tap, port, timeout), timeout=timeout + 1)
         return found.conn if found is not None else None
+
+    async def _wait_client(self, tap: Tap, port: int, timeout: float) -> TapConnection | None:
+        if self.front is not None:
+            inner = await self.front.wait_inner_port(port, timeout)
+            if inner is None:
+                return None
+            port = inner
+        return await tap.wait_for(client_port=port, timeout=timeout)
 
     def _settle_client(self, port: int | None) -> None:
         """Wait until the tap has seen the end of the lab's client on ``port`` (a client's close calls this)."""
@@ -603,10 +683,13 @@ class Lab:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._client_done(port), loop_thread.loop))
 
     async def _client_done(self, port: int) -> None:
-        connection = self.tap.find(client_port=port) if self.tap is not None else None
-        if connection is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(connection.done.wait(), CLIENT_SETTLE)
+        ends = [self._find_client(port)]
+        if self.front is not None:
+            ends.append(self.front.tap.find(client_port=port))
+        for connection in ends:
+            if connection is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(connection.done.wait(), CLIENT_SETTLE)
 
     @property
     def trace(self) -> Trace:
@@ -638,3 +721,4 @@ class Lab:
     def clear(self) -> None:
         """Forget what was recorded so far (connections keep their numbers)."""
         self.recorder.clear()
+        self.tls_recorder.clear()

@@ -316,6 +316,8 @@ class TapConnection:
             if data == b"":
                 if writer.can_write_eof():
                     writer.write_eof()
+                else:  # TLS has no half-close: close_notify, then FIN
+                    writer.close()
             else:
                 writer.write(data)
                 await writer.drain()
@@ -353,8 +355,10 @@ class Tap:
     """A recording TCP relay in front of ``upstream`` (host, port)."""
 
     def __init__(self, upstream: tuple[str, int], recorder: Recorder, faults: Faults | None = None, *,
-                 redact: bool = True) -> None:
+                 redact: bool = True, ssl: Any = None) -> None:
         self.upstream = upstream
+        #: An ``ssl.SSLContext``: terminate TLS from clients (``wss://``, see :mod:`wslab._runtime.tls`).
+        self.ssl = ssl
         self.redact = redact
         self.recorder = recorder
         self.faults = faults or Faults()
@@ -366,7 +370,7 @@ class Tap:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         # A deep backlog: a class connecting at once must not wait out SYN retries.
-        self.server = await asyncio.start_server(self.accept, host, port, backlog=BACKLOG)
+        self.server = await asyncio.start_server(self.accept, host, port, backlog=BACKLOG, ssl=self.ssl)
         return self.server.sockets[0].getsockname()[1]
 
     async def accept(self, reader, writer) -> None:

@@ -15,7 +15,7 @@ autograded test cell that imports its check and calls it. :func:`make_release`
 way ``nbgrader generate_assignment`` would, without nbgrader.
 
 The checks live in modules named for what they are about (``handshake``,
-``frames``, ``closing``, ``servers``, ``capstone``) on what they share (``_support``);
+``frames``, ``closing``, ``servers``, ``security``, ``capstone``) on what they share (``_support``);
 ``release`` writes the student versions. Every name is importable from
 ``wslab.exercises``, as the notebooks' test cells do.
 """
@@ -46,6 +46,7 @@ from .frames import (
 )
 from .handshake import HANDSHAKE_CASES, check_accept_key, check_handshake_ok, check_token_gate, check_upgrade_request
 from .release import CODE_STUB, RAISES, TEXT_STUB, make_release, release
+from .security import BROWSER_CLOSE_CASES, CHAT_ORIGIN, check_browser_close, check_origin_gate
 from .servers import (
     SLOW,
     check_concurrent_hellos,
@@ -60,7 +61,9 @@ from .servers import (
 
 __all__ = [
     "BEGIN",
+    "BROWSER_CLOSE_CASES",
     "CAPSTONE_MESSAGES",
+    "CHAT_ORIGIN",
     "CLOSE_CASES",
     "CODE_STUB",
     "DIAGNOSIS",
@@ -73,6 +76,7 @@ __all__ = [
     "TEXT_STUB",
     "ExerciseError",
     "check_accept_key",
+    "check_browser_close",
     "check_capstone",
     "check_close_body",
     "check_close_codes",
@@ -83,6 +87,7 @@ __all__ = [
     "check_handshake_ok",
     "check_named_chat",
     "check_no_blocking",
+    "check_origin_gate",
     "check_parse_header",
     "check_per_connection",
     "check_polite_handler",
