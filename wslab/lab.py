@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import threading
 import time
@@ -50,12 +51,12 @@ from . import browser, handlers
 from ._runtime.clients import settling_connection
 from ._runtime.faults import ARROW, Faults
 from ._runtime.faults import senders as _senders
-from ._runtime.loop import LoopThread, cell_key, stop_previous_run_of_this_cell
+from ._runtime.loop import LoopThread, cell_key, close_sockets, stop_previous_run_of_this_cell
 from ._runtime.loop import running as _running
 from ._runtime.recorder import Recorder
 from ._runtime.seeding import seeded_connection
 from ._runtime.server import Server
-from ._runtime.tap import Tap, TapConnection
+from ._runtime.tap import Limits, Tap, TapConnection, frame_limit
 from .capture.notes import DISCONNECT, FAULT, SERVER_STOPPING
 from .capture.records import Note, Record
 from .capture.trace import Trace
@@ -92,6 +93,12 @@ class Lab:
         redact: hide the values of cookies, ``Authorization`` and token query parameters in
             the trace (the server still gets them); ``False`` records them, e.g. to study
             cookies on your own machine. Through JupyterHub or Binder they are your login.
+        conn_records, conn_bytes: per connection, the records and bytes of chunks the trace keeps;
+            past either, bytes are relayed and counted, not decoded or kept (a note says how many).
+            The tap also lets go of a connection on its own: once one side has ended it, the
+            other has ``close_timeout`` + 1 s to finish before the tap cuts it; a client with no
+            complete request head after ``open_timeout`` + 1 s is cut; the decoder buffers and
+            inflates no frame past ``max_size`` (64 KiB at least).
         server_options: any other keyword for ``serve()``.
 
     Use as ``with Lab(...) as lab:``, ``async with Lab(...) as lab:`` or
@@ -122,6 +129,8 @@ class Lab:
         host: str = "127.0.0.1",
         page: bool = True,
         redact: bool = True,
+        conn_records: int | None = 20_000,
+        conn_bytes: int | None = 16 * 2**20,
         **server_options: Any,
     ) -> None:
         self.handler = None if target else handlers.resolve(handler)
@@ -151,6 +160,9 @@ class Lab:
         self.page = page
         self.redact = redact
         self._conn_count = 0  # connection numbers continue across restarts
+        self._warned_blocked = False  # the loop-blocked warning, once per lab
+        #: Per connection, records and bytes of chunks kept; past either, bytes are relayed and counted only.
+        self.conn_limits = Limits(conn_records=conn_records, conn_bytes=conn_bytes)
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> Lab:
@@ -164,6 +176,7 @@ class Lab:
         if not len(self.recorder):  # a restarted lab keeps its clock
             self.t0, self.started = time.monotonic(), time.time()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
+        self.loop_thread.watch(self._loop_blocked)
         try:
             self.loop_thread.run(self._start())
         except BaseException:
@@ -185,7 +198,7 @@ class Lab:
                                  find_conn=self._conn_of_server_port, on_loop=self._on_loop)
             upstream = ("127.0.0.1", await self.server.start())
         self.server_port = upstream[1]
-        self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact)
+        self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact, limits=self._limits())
         self.tap.count = self._conn_count
         host, port = self.listen
         try:
@@ -194,6 +207,30 @@ class Lab:
             if port:
                 raise
             self.port = await self.tap.start(host, 0)
+
+    def _limits(self) -> Limits:
+        """What the tap waits for and keeps per connection, from the server's own settings."""
+        open_timeout = self.server_options.get("open_timeout", 10)
+        return dataclasses.replace(
+            self.conn_limits,
+            linger=(self.close_timeout if self.close_timeout is not None else 2) + 1,
+            handshake_timeout=None if open_timeout is None else open_timeout + 1,
+            max_frame=frame_limit(self.server_options.get("max_size")))
+
+    def _loop_blocked(self, seconds: float, where: str) -> None:
+        """The watchdog saw code on the lab's loop block it (from the watchdog's thread)."""
+        text = f"the lab's event loop was blocked for {seconds:.2f} s by {where}: nothing moved meanwhile"
+        tap = self.tap
+        with contextlib.suppress(RuntimeError):  # the tap's table changed while copied: note what we can
+            for connection in list(tap.connections.values()) if tap is not None else []:
+                self.recorder.add(connection.conn, Note(Sender.SERVER, text, NoteKind.LOOP_BLOCKED))
+        if not self._warned_blocked:
+            self._warned_blocked = True
+            warnings.warn(
+                f"wslab: code on the lab's event loop blocked it for {seconds:.1f} s, in {where}. While it blocks, "
+                "no connection of this lab moves, not even through the tap. In an async handler use "
+                "`await asyncio.sleep(...)`, not time.sleep(), and `await asyncio.to_thread(f, ...)` for slow work. "
+                "(Said once per lab; each stall is a note in the trace.)", RuntimeWarning, stacklevel=1)
 
     def _conn_of_server_port(self, port: int) -> int | None:
         """The tap's connection whose upstream side is ``port`` (the server's peer). On the loop thread."""
@@ -212,6 +249,9 @@ class Lab:
             warnings.warn(f"wslab: stopping the lab did not finish cleanly: {exc!r}", RuntimeWarning, stacklevel=2)
         finally:
             loop_thread.stop()
+            # A handler that blocked the loop kept it from closing its ports: close them from here.
+            close_sockets([*(self.tap.listening() if self.tap else ()),
+                           *(self.server.listening() if self.server else ())])
             if self.server is not None:
                 self.server.join()
             if self.tap is not None:

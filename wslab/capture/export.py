@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
+import tempfile
 import typing
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from ..protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
 from ..protocol.events import AcceptCheck, DecodeError, Field, Frame, Handshake
@@ -27,9 +30,32 @@ def to_json(trace: Trace) -> dict[str, Any]:
 
 
 def save(trace: Trace, path: str | os.PathLike[str]) -> None:
-    """Write ``trace`` to a JSON file; :func:`load` reads it back."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(to_json(trace), f, ensure_ascii=False)
+    """Write ``trace`` to a JSON file; :func:`load` reads it back.
+
+    Atomic: the JSON goes to a temporary file in the same folder, is flushed to disk
+    and then replaces ``path`` in one step, so an interrupted save leaves the old file
+    whole. Any text saves, lone surrogates included (JSON ``\\udcff`` escapes).
+    """
+    write_atomic(path, lambda f: json.dump(to_json(trace), f, ensure_ascii=True))
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[str]], Any]) -> None:
+    """Call ``write`` on a temporary text file next to ``path``, fsync it, then ``os.replace`` ``path``."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):  # mkstemp makes it 0o600: keep the old file's mode, or a usual one
+            os.chmod(temp, os.stat(target).st_mode & 0o7777 if os.path.exists(target) else 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 #: The version of the JSON format written by :meth:`Trace.to_json`. Version 2 gives
@@ -120,4 +146,4 @@ def load(path: str | os.PathLike[str]) -> Trace:
     return from_json(data)
 
 
-__all__ = ["VERSION", "from_json", "load", "plain", "save", "to_json"]
+__all__ = ["VERSION", "from_json", "load", "plain", "save", "to_json", "write_atomic"]
