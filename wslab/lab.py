@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import random
 import threading
 import time
@@ -53,7 +54,7 @@ from ._runtime.faults import ARROW, Faults
 from ._runtime.faults import senders as _senders
 from ._runtime.loop import LoopThread, cell_key, close_sockets, stop_previous_run_of_this_cell
 from ._runtime.loop import running as _running
-from ._runtime.recorder import Recorder
+from ._runtime.recorder import MAX_BYTES, MAX_RECORDS, Recorder
 from ._runtime.seeding import seeded_connection
 from ._runtime.server import Server
 from ._runtime.tap import Limits, Tap, TapConnection, frame_limit
@@ -93,6 +94,11 @@ class Lab:
         redact: hide the values of cookies, ``Authorization`` and token query parameters in
             the trace (the server still gets them); ``False`` records them, e.g. to study
             cookies on your own machine. Through JupyterHub or Binder they are your login.
+        max_records, max_bytes: what :attr:`trace` keeps (records; bytes of the wire): past either
+            it keeps the start and the most recent part, and a note in the trace says how many
+            frames were counted, not kept. ``None``: no limit.
+        record_to: a file that gets every record as it comes, kept or not, as JSON lines;
+            ``wslab.load(PATH)`` reads it back as a trace.
         conn_records, conn_bytes: per connection, the records and bytes of chunks the trace keeps;
             past either, bytes are relayed and counted, not decoded or kept (a note says how many).
             The tap also lets go of a connection on its own: once one side has ended it, the
@@ -131,6 +137,9 @@ class Lab:
         redact: bool = True,
         conn_records: int | None = 20_000,
         conn_bytes: int | None = 16 * 2**20,
+        max_records: int | None = MAX_RECORDS,
+        max_bytes: int | None = MAX_BYTES,
+        record_to: str | os.PathLike[str] | None = None,
         **server_options: Any,
     ) -> None:
         self.handler = None if target else handlers.resolve(handler)
@@ -147,7 +156,11 @@ class Lab:
         self.faults = Faults(rng=random.Random(seed))
         self.t0 = time.monotonic()
         self.started = time.time()  # the wall clock at t = 0, for captures with real dates
-        self.recorder = Recorder(lambda: time.monotonic() - self.t0)
+        #: ``Lab(record_to=PATH)``: every record and chunk, kept or not, as JSON lines (``wslab.load`` reads it).
+        self.record_to = record_to
+        sink = open(record_to, "w", encoding="utf-8") if record_to is not None else None  # noqa: SIM115
+        self.recorder = Recorder(lambda: time.monotonic() - self.t0, max_records=max_records, max_bytes=max_bytes,
+                                 sink=sink, started=self.started)
         self.clients_made = 0
         self.loop_thread: LoopThread | None = None
         self.server: Server | None = None
@@ -249,6 +262,7 @@ class Lab:
             warnings.warn(f"wslab: stopping the lab did not finish cleanly: {exc!r}", RuntimeWarning, stacklevel=2)
         finally:
             loop_thread.stop()
+            self.recorder.flush()
             # A handler that blocked the loop kept it from closing its ports: close them from here.
             close_sockets([*(self.tap.listening() if self.tap else ()),
                            *(self.server.listening() if self.server else ())])

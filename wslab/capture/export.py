@@ -136,14 +136,58 @@ def from_json(data: dict[str, Any]) -> Trace:
                  [_unplain(c, legacy) for c in data["chunks"]], started=data.get("started"))
 
 
-def load(path: str | os.PathLike[str]) -> Trace:
-    """Load a trace saved with :meth:`Trace.save`."""
-    with open(path, encoding="utf-8") as f:
+def jsonl_header(started: float | None) -> str:
+    """The first line of a trace streamed as JSON lines (``Lab(record_to=PATH)``)."""
+    return json.dumps({"wslab_trace": VERSION, "started": started, "stream": "jsonl"})
+
+
+def jsonl_record(record: Record) -> str:
+    return json.dumps({"t": record.t, "conn": record.conn, "event": plain(record.event)}, ensure_ascii=True)
+
+
+def jsonl_chunk(chunk: Chunk) -> str:
+    return json.dumps({"chunk": plain(chunk)}, ensure_ascii=True)
+
+
+def _load_jsonl(f: IO[str], header: dict[str, Any]) -> Trace:
+    """The rest of a JSON-lines trace; a last line cut short (the lab was killed mid-write) is left out."""
+    from .trace import Trace
+
+    legacy = header.get("wslab_trace") == 1
+    records, chunks = [], []
+    lines = f.read().split("\n")
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
         try:
-            data = json.load(f)
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) - 1:
+                break
+            raise ValueError(f"line {number + 2} of a wslab trace is not JSON") from None
+        if "chunk" in item:
+            chunks.append(_unplain(item["chunk"], legacy))
+        else:
+            records.append(Record(item["t"], item["conn"], _unplain(item["event"], legacy)))
+    return Trace(records, chunks, started=header.get("started"))
+
+
+def load(path: str | os.PathLike[str]) -> Trace:
+    """Load a trace saved with :meth:`Trace.save`, or streamed to disk with ``Lab(record_to=PATH)``."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+        try:
+            header = json.loads(first)
+        except json.JSONDecodeError:
+            header = None
+        if isinstance(header, dict) and header.get("stream") == "jsonl":
+            return _load_jsonl(f, header)
+        try:
+            data = json.loads(first + f.read())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a wslab trace: not JSON ({exc})") from None
     return from_json(data)
 
 
-__all__ = ["VERSION", "from_json", "load", "plain", "save", "to_json", "write_atomic"]
+__all__ = ["VERSION", "from_json", "jsonl_chunk", "jsonl_header", "jsonl_record", "load", "plain", "save", "to_json",
+           "write_atomic"]
