@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -94,6 +95,10 @@ def serve(args: argparse.Namespace) -> int:
               ping_timeout=args.ping_interval, origins=origins, max_records=args.keep, record_to=args.save,
               close_timeout=1)
     lab.recorder.listeners.append(show)
+    # Ctrl-C sets an event rather than raising wherever the main thread happens to be (inside a
+    # lock, say), so stopping always finds the printer and the lab in one piece.
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
     lab.start()
     try:
         printer.say(f"wslab {args.handler} server: {lab.url}")
@@ -114,11 +119,11 @@ def serve(args: argparse.Namespace) -> int:
                         "(--allow-origin ORIGIN for more, '*' for any)")
         if args.save:
             printer.say(f"every record is saved to {args.save} (wslab.load() reads it)")
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
+        while not interrupted.wait(1):
+            pass
         printer.say("stopping (open connections get 1001 going away)")
     finally:
+        signal.signal(signal.SIGINT, previous)
         # Stop within a second whatever the clients do: the lab stops on a thread of its own,
         # and what it has not finished by then is left to the process's exit.
         stopper = threading.Thread(target=lab.stop, name="wslab-stop", daemon=True)

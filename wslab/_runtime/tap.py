@@ -142,6 +142,8 @@ class TapConnection:
         self.kept_records = 0
         self.handshaken = False  #: the client's request head was decoded
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: Where each sender's bytes go (for the write-through hot path), once upstream is connected.
+        self._writers: dict[Sender, asyncio.StreamWriter] = {}
         #: Cookies, credentials and tokens are hidden in what is recorded (never in what is relayed).
         self.redactors = {side: HeadRedactor(side) for side in ("client", "server")} if tap.redact else None
         self.states = StateTracker()
@@ -199,7 +201,7 @@ class TapConnection:
     def _linger_budget(self) -> float:
         """The linger, plus four times any latency the lab adds (a closing handshake crosses it twice each way)."""
         assert self.limits.linger is not None
-        return self.limits.linger + 4 * max(self.tap.faults.delay(s) for s in SENDERS)
+        return self.limits.linger + 4 * max(self.tap.faults.most_delay(s) for s in SENDERS)
 
     def _linger_over(self, sender: Sender) -> None:
         if self.done.is_set() or self.dead:
@@ -276,6 +278,7 @@ class TapConnection:
                     self.record(Note(sender, f"{FAULT}{text} (in effect)", kind), t)
             if self.limits.handshake_timeout is not None:
                 self._start_timer("handshake", self.limits.handshake_timeout, self._handshake_over)
+            self._writers = {Sender.CLIENT: self.server_writer, Sender.SERVER: self.client_writer}
             queues: dict[str, asyncio.Queue[tuple[float, bytes | _Cut]]] = {
                 sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
             self._tasks = [
@@ -376,7 +379,7 @@ class TapConnection:
         held = side.held
         if not drops and not held:  # the usual case: relay as read
             side.released = side.offset
-            if data:
+            if data and not await self._write_through(sender, data):
                 await self._put(sender, queue, when, data)
             return
         held += data
@@ -402,6 +405,25 @@ class TapConnection:
             data = b"".join(pieces) + data[pos:]
         if data:
             await self._put(sender, queue, when, data)
+
+    async def _write_through(self, sender: Sender, data: bytes) -> bool:
+        """Write ``data`` to the other side straight from the pump, when nothing is queued before it and
+        no fault delays or holds this direction (the hot path: no queue, no task switch); whether it did."""
+        side = self.sides[sender]
+        writer = self._writers.get(sender)
+        faults = self.tap.faults
+        if (writer is None or side.in_flight or self.dead or sender in faults.paused or faults.most_delay(sender)
+                or writer.transport.is_closing()):
+            return False
+        side.in_flight += 1  # what settle() watches, as for a queued chunk
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (ConnectionError, OSError, RuntimeError):
+            pass  # the other side is gone: the relay sees it with the next item
+        finally:
+            side.in_flight -= 1
+        return True
 
     async def _put(self, sender: Sender, queue: asyncio.Queue, when: float, item: bytes | _Cut) -> None:
         self.sides[sender].in_flight += 1
