@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import signal
+import socket
 import sys
+import threading
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
+from . import browser, handlers
+from ._runtime.printer import LinePrinter
 from .browser import NoBrowserURL
 from .capture.records import Record, describe
 from .lab import Lab
@@ -61,33 +70,100 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """A standalone tapped server that prints every frame as it crosses the wire."""
+    """A standalone tapped server for a class, that prints every frame as it crosses the wire.
+
+    It holds under load: lines are printed from a thread of their own (dropped and
+    counted when the terminal is behind), keepalive pings are on, a client that
+    doesn't read or sends too fast is closed (1008), only the page's own origin (and
+    clients that send no Origin) may connect, the trace keeps a bounded start and end
+    (``--save`` streams all of it to disk), and Ctrl-C stops it within a second.
+    """
+    printer = LinePrinter()
+
     def show(record: Record) -> None:
         if record.kind != "state" or args.states:
             arrow = {"client": "→", "server": "←"}.get(record.sender, " ")
-            print(f"{record.t * 1000:10.1f} ms  #{record.conn}  {arrow}  {describe(record)}", flush=True)
+            printer.say(f"{record.t * 1000:10.1f} ms  #{record.conn}  {arrow}  {describe(record)}")
 
-    lab = Lab(args.handler, port=args.port, host=args.host)
+    rate = args.rate or None
+    write_limit = args.write_limit or None
+    if args.handler == "chat":
+        handler: Any = handlers.classroom_chat(rate=rate, write_limit=write_limit)
+    elif args.handler == "echo":
+        handler = handlers.limited_echo(rate)
+    else:
+        handler = args.handler
+    port = args.port or free_port(args.host)
+    origins = allowed_origins(port, args.allow_origin)
+    lab = Lab(handler, port=port, host=args.host, ping_interval=args.ping_interval,
+              ping_timeout=args.ping_interval, origins=origins, max_records=args.keep, record_to=args.save,
+              close_timeout=1)
     lab.recorder.listeners.append(show)
+    # Ctrl-C sets an event rather than raising wherever the main thread happens to be (inside a
+    # lock, say), so stopping always finds the printer and the lab in one piece.
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
     lab.start()
     try:
-        print(f"wslab {args.handler} server: {lab.url}", flush=True)
-        print(f"chat page: {lab.local_http_url}   (Ctrl-C stops)", flush=True)
+        printer.say(f"wslab {args.handler} server: {lab.url}")
+        printer.say(f"chat page: {lab.local_http_url}   (Ctrl-C stops)")
         # Under JupyterHub/Binder (or with WSLAB_BROWSER_URL) a browser elsewhere needs another URL.
         try:
             elsewhere = lab.http_url
         except NoBrowserURL as exc:
-            print(f"from a browser elsewhere: none. {exc}", flush=True)
+            printer.say(f"from a browser elsewhere: none. {exc}")
         else:
             if elsewhere != lab.local_http_url:
-                print(f"from a browser elsewhere: {elsewhere}", flush=True)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("\nstopping (open connections get 1001 going away)")
+                printer.say(f"from a browser elsewhere: {elsewhere}")
+        if origins is None:
+            printer.say("origins allowed: any (a page from any site can join)")
+        else:
+            extra = "".join(", " + o for o in args.allow_origin)
+            printer.say(f"origins allowed: this page's, clients that send no Origin{extra} "
+                        "(--allow-origin ORIGIN for more, '*' for any)")
+        if args.save:
+            printer.say(f"every record is saved to {args.save} (wslab.load() reads it)")
+        while not interrupted.wait(1):
+            pass
+        printer.say("stopping (open connections get 1001 going away)")
     finally:
-        lab.stop()
+        signal.signal(signal.SIGINT, previous)
+        # Stop within a second whatever the clients do: the lab stops on a thread of its own,
+        # and what it has not finished by then is left to the process's exit.
+        stopper = threading.Thread(target=lab.stop, name="wslab-stop", daemon=True)
+        stopper.start()
+        stopper.join(0.8)
+        lab.recorder.flush()
+        printer.drain(0.1)
+        if stopper.is_alive():
+            os._exit(0)
     return 0
+
+
+def free_port(host: str) -> int:
+    """A port free on ``host`` now (so the page's origin is known before the lab starts)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def allowed_origins(port: int, extra: list[str]) -> list[Any] | None:
+    """websockets' ``origins`` for a classroom server on ``port``: its own page (any host name it is reached
+    by, this port), clients that send no Origin (not browsers), and ``extra``; None (any) with ``'*'``.
+    Behind JupyterHub or Binder the page comes from the hub's origin: that one is added too."""
+    if "*" in extra:
+        return None
+    origins: list[Any] = [re.compile(rf"https?://[^/]+:{port}"), None, *extra]
+    try:
+        elsewhere = browser.browser_url(port, "/")
+    except NoBrowserURL:
+        return origins
+    parts = urlsplit(elsewhere)
+    if parts.scheme and parts.netloc:
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    elif os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):  # a path on the hub's own origin, unknown here
+        origins.append(re.compile(r"https?://.+"))
+    return origins
 
 
 def notebooks(args: argparse.Namespace) -> int:
@@ -136,6 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--states", action="store_true", help="also print connection state changes")
+    p.add_argument("--save", metavar="PATH", help="stream every record to PATH as JSON lines (wslab.load reads it)")
+    p.add_argument("--keep", type=int, default=10_000, metavar="N",
+                   help="records kept in memory: the start and the most recent part (default 10000)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also accept browsers from this origin, e.g. https://example.org ('*': any origin)")
+    p.add_argument("--rate", type=float, default=20, metavar="N",
+                   help="close (1008) a client sending more than N messages a second (default 20; 0: no limit)")
+    p.add_argument("--write-limit", type=int, default=2**20, metavar="BYTES",
+                   help="close (1008) a chat client that leaves more than BYTES unread (default 1 MiB; 0: no limit)")
+    p.add_argument("--ping-interval", type=float, default=20, metavar="S",
+                   help="keepalive: ping every S seconds, close if no pong within S (default 20)")
     p.set_defaults(func=serve)
     p = sub.add_parser("notebooks", help="re-execute notebooks and store their outputs")
     p.add_argument("paths", nargs="+")

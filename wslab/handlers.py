@@ -25,7 +25,8 @@ name into a fresh one (a room per lab).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
 
 import websockets
@@ -76,6 +77,35 @@ async def echo(ws: ServerConnection) -> None:
         await ws.send(reply_to(message))
 
 
+def limited_echo(rate: float | None) -> Callable:
+    """:func:`echo`, closing (1008) a client that sends more than ``rate`` messages a second."""
+    async def handler(ws: ServerConnection) -> None:
+        async for message in limited(ws, rate):
+            await ws.send(reply_to(message))
+
+    return handler
+
+
+async def limited(ws: ServerConnection, rate: float | None) -> AsyncIterator[str | bytes]:
+    """``ws``'s messages; past ``rate`` a second (a token bucket, bursts of twice that) it closes with 1008."""
+    if not rate:
+        async for message in ws:
+            yield message
+        return
+    loop = asyncio.get_running_loop()
+    burst = max(2 * rate, 1.0)
+    tokens, last = burst, loop.time()
+    async for message in ws:
+        now = loop.time()
+        tokens = min(burst, tokens + (now - last) * rate)
+        last = now
+        if tokens < 1:
+            await ws.close(1008, f"too many messages: over {rate:g} a second")
+            return
+        tokens -= 1
+        yield message
+
+
 def room() -> Callable:
     """A new broadcast room (wslab's extension): a handler that sends each message to all its clients."""
     clients: dict[ServerConnection, None] = {}  # a dict keeps join order: reproducible traces
@@ -93,6 +123,38 @@ def room() -> Callable:
 
 
 chat = room  # the older name of the broadcast room
+
+
+def classroom_chat(*, rate: float | None = None, write_limit: int | None = None) -> Callable:
+    """:func:`chat` for a whole class (``python -m wslab serve``).
+
+    ``rate`` closes a client that sends more than that many messages a second (1008,
+    bursts of twice as many), and ``write_limit`` closes a client that does not read
+    (1008) once that many bytes wait for it in the server's write buffer, rather than
+    let them pile up.
+    """
+    clients: dict[ServerConnection, None] = {}
+    closing: set[asyncio.Future] = set()  # slow clients being closed
+
+    async def handler(ws: ServerConnection) -> None:
+        clients[ws] = None
+        try:
+            async for message in limited(ws, rate):
+                listeners = list(clients)
+                if write_limit is not None:
+                    for slow in [c for c in listeners if c.transport.get_write_buffer_size() > write_limit]:
+                        clients.pop(slow, None)
+                        listeners.remove(slow)
+                        waiting = slow.transport.get_write_buffer_size()
+                        task = asyncio.ensure_future(slow.close(1008, f"too slow: {waiting} bytes waiting to be read"))
+                        closing.add(task)
+                        task.add_done_callback(closing.discard)
+                websockets.broadcast(listeners, message)
+        finally:
+            clients.pop(ws, None)
+
+    handler.clients = clients  # type: ignore[attr-defined]
+    return handler
 
 
 async def silent(ws: ServerConnection) -> None:

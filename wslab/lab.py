@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import random
 import ssl
 import threading
@@ -51,12 +53,12 @@ from . import browser, handlers
 from ._runtime.clients import RECV_TIMEOUT, settling_connection
 from ._runtime.faults import ARROW, Faults
 from ._runtime.faults import senders as _senders
-from ._runtime.loop import LoopThread, cell_key, stop_previous_run_of_this_cell
+from ._runtime.loop import LoopThread, cell_key, close_sockets, stop_previous_run_of_this_cell
 from ._runtime.loop import running as _running
-from ._runtime.recorder import Recorder
+from ._runtime.recorder import MAX_BYTES, MAX_RECORDS, Recorder
 from ._runtime.seeding import seeded_connection
 from ._runtime.server import Server
-from ._runtime.tap import Tap, TapConnection
+from ._runtime.tap import Limits, Tap, TapConnection, frame_limit
 from ._runtime.tls import Certificates, EncryptedLeg
 from .capture.notes import DISCONNECT, FAULT, SERVER_STOPPING
 from .capture.records import Note, Record
@@ -99,6 +101,17 @@ class Lab:
             TLS, so :attr:`trace` still shows every frame, and :attr:`encrypted_trace` records
             the encrypted leg in front of it. The lab's clients trust the certificate; others
             can use :attr:`ssl_context`.
+        max_records, max_bytes: what :attr:`trace` keeps (records; bytes of the wire): past either
+            it keeps the start and the most recent part, and a note in the trace says how many
+            frames were counted, not kept. ``None``: no limit.
+        record_to: a file that gets every record as it comes, kept or not, as JSON lines;
+            ``wslab.load(PATH)`` reads it back as a trace.
+        conn_records, conn_bytes: per connection, the records and bytes of chunks the trace keeps;
+            past either, bytes are relayed and counted, not decoded or kept (a note says how many).
+            The tap also lets go of a connection on its own: once one side has ended it, the
+            other has ``close_timeout`` + 1 s to finish before the tap cuts it; a client with no
+            complete request head after ``open_timeout`` + 1 s is cut; the decoder buffers and
+            inflates no frame past ``max_size`` (64 KiB at least).
         server_options: any other keyword for ``serve()``.
 
     Use as ``with Lab(...) as lab:``, ``async with Lab(...) as lab:`` or
@@ -130,6 +143,11 @@ class Lab:
         page: bool = True,
         redact: bool = True,
         tls: bool = False,
+        conn_records: int | None = 20_000,
+        conn_bytes: int | None = 16 * 2**20,
+        max_records: int | None = MAX_RECORDS,
+        max_bytes: int | None = MAX_BYTES,
+        record_to: str | os.PathLike[str] | None = None,
         **server_options: Any,
     ) -> None:
         self.handler = None if target else handlers.resolve(handler)
@@ -146,7 +164,11 @@ class Lab:
         self.faults = Faults(rng=random.Random(seed))
         self.t0 = time.monotonic()
         self.started = time.time()  # the wall clock at t = 0, for captures with real dates
-        self.recorder = Recorder(lambda: time.monotonic() - self.t0)
+        #: ``Lab(record_to=PATH)``: every record and chunk, kept or not, as JSON lines (``wslab.load`` reads it).
+        self.record_to = record_to
+        sink = open(record_to, "w", encoding="utf-8") if record_to is not None else None  # noqa: SIM115
+        self.recorder = Recorder(lambda: time.monotonic() - self.t0, max_records=max_records, max_bytes=max_bytes,
+                                 sink=sink, started=self.started)
         self.clients_made = 0
         self.loop_thread: LoopThread | None = None
         self.server: Server | None = None
@@ -165,6 +187,9 @@ class Lab:
         self.front: EncryptedLeg | None = None
         self._views: list[LiveView] = []  # lab.watch()'s views, stopped with the lab
         self._conn_count = 0  # connection numbers continue across restarts
+        self._warned_blocked = False  # the loop-blocked warning, once per lab
+        #: Per connection, records and bytes of chunks kept; past either, bytes are relayed and counted only.
+        self.conn_limits = Limits(conn_records=conn_records, conn_bytes=conn_bytes)
 
     # -- life cycle ----------------------------------------------------------
     def start(self) -> Lab:
@@ -178,6 +203,7 @@ class Lab:
         if not len(self.recorder):  # a restarted lab keeps its clock
             self.t0, self.started = time.monotonic(), time.time()
         self.loop_thread = LoopThread(f"wslab-{id(self):x}")
+        self.loop_thread.watch(self._loop_blocked)
         try:
             self.loop_thread.run(self._start())
         except BaseException:
@@ -203,7 +229,8 @@ class Lab:
         if self.tls:
             if self.certificates is None:
                 self.certificates = await asyncio.to_thread(Certificates, "127.0.0.1")
-            self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact, ssl=self.certificates.server)
+            self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact, ssl=self.certificates.server,
+                           limits=self._limits())
             self.tap.count = self._conn_count
             inner = await self.tap.start("127.0.0.1", 0)
             self.front = EncryptedLeg(("127.0.0.1", inner), self.tls_recorder)
@@ -215,7 +242,7 @@ class Lab:
                     raise
                 self.port = await self.front.start(host, 0)
             return
-        self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact)
+        self.tap = Tap(upstream, self.recorder, self.faults, redact=self.redact, limits=self._limits())
         self.tap.count = self._conn_count
         try:
             self.port = await self.tap.start(host, port or self.port or 0)  # a restart keeps its port
@@ -223,6 +250,30 @@ class Lab:
             if port:
                 raise
             self.port = await self.tap.start(host, 0)
+
+    def _limits(self) -> Limits:
+        """What the tap waits for and keeps per connection, from the server's own settings."""
+        open_timeout = self.server_options.get("open_timeout", 10)
+        return dataclasses.replace(
+            self.conn_limits,
+            linger=(self.close_timeout if self.close_timeout is not None else 2) + 1,
+            handshake_timeout=None if open_timeout is None else open_timeout + 1,
+            max_frame=frame_limit(self.server_options.get("max_size")))
+
+    def _loop_blocked(self, seconds: float, where: str) -> None:
+        """The watchdog saw code on the lab's loop block it (from the watchdog's thread)."""
+        text = f"the lab's event loop was blocked for {seconds:.2f} s by {where}: nothing moved meanwhile"
+        tap = self.tap
+        with contextlib.suppress(RuntimeError):  # the tap's table changed while copied: note what we can
+            for connection in list(tap.connections.values()) if tap is not None else []:
+                self.recorder.add(connection.conn, Note(Sender.SERVER, text, NoteKind.LOOP_BLOCKED))
+        if not self._warned_blocked:
+            self._warned_blocked = True
+            warnings.warn(
+                f"wslab: code on the lab's event loop blocked it for {seconds:.1f} s, in {where}. While it blocks, "
+                "no connection of this lab moves, not even through the tap. In an async handler use "
+                "`await asyncio.sleep(...)`, not time.sleep(), and `await asyncio.to_thread(f, ...)` for slow work. "
+                "(Said once per lab; each stall is a note in the trace.)", RuntimeWarning, stacklevel=1)
 
     def _conn_of_server_port(self, port: int) -> int | None:
         """The tap's connection whose upstream side is ``port`` (the server's peer). On the loop thread."""
@@ -241,6 +292,10 @@ class Lab:
             warnings.warn(f"wslab: stopping the lab did not finish cleanly: {exc!r}", RuntimeWarning, stacklevel=2)
         finally:
             loop_thread.stop()
+            self.recorder.flush()
+            # A handler that blocked the loop kept it from closing its ports: close them from here.
+            close_sockets([*(self.tap.listening() if self.tap else ()),
+                           *(self.server.listening() if self.server else ())])
             if self.server is not None:
                 self.server.join()
             views, self._views = self._views, []

@@ -50,6 +50,10 @@ class Faults:
                 self._changed, self._loop = asyncio.Event(), loop
             await self._changed.wait()
 
+    def most_delay(self, sender: str) -> float:
+        """The longest :meth:`delay` can be for ``sender`` (latency plus all the jitter), drawing no random number."""
+        return self.latency.get(sender, 0.0) + self.jitter.get(sender, 0.0)
+
     def delay(self, sender: str) -> float:
         """Seconds to hold the next chunk from ``sender``: latency plus random jitter."""
         extra = self.jitter.get(sender, 0.0)

@@ -11,13 +11,16 @@ import asyncio
 import atexit
 import contextlib
 import inspect
+import linecache
 import os
 import re
+import socket
 import sys
 import threading
+import time
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol, TypeVar
 
@@ -34,6 +37,81 @@ class Stoppable(Protocol):
 running: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+#: A loop that does not come round for this long is blocked (a handler calling ``time.sleep``, say).
+BLOCKED_AFTER = 0.1
+#: How often the watchdog looks (and the loop beats).
+BEAT = 0.05
+#: Code in these folders is the machinery, not what blocked: blame the innermost frame outside them.
+_MACHINERY = tuple(os.path.dirname(m.__file__ or "") + os.sep for m in (asyncio, threading, inspect, contextlib))
+_WSLAB = os.path.dirname(os.path.dirname(__file__)) + os.sep
+
+
+def _blamed_frame(frame: Any) -> Any:
+    """The innermost frame of ``frame``'s stack that is someone's code (not asyncio, wslab or websockets),
+    if that code runs under someone's coroutine (a handler); None otherwise (a GC pause, a starved loop)."""
+    innermost, under_coroutine = None, False
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name.startswith(_MACHINERY) or name.startswith(_WSLAB) or f"{os.sep}websockets{os.sep}" in name
+                or (name.startswith("<") and not name.startswith("<ipython"))):  # <string>: dataclasses' code
+            innermost = innermost or frame
+            under_coroutine = under_coroutine or bool(frame.f_code.co_flags & _ASYNC)
+        frame = frame.f_back
+    return innermost if under_coroutine else None
+
+
+_ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+class Watchdog:
+    """Notices when code on a loop (a handler) blocks it for more than :data:`BLOCKED_AFTER` seconds.
+
+    The loop beats every :data:`BEAT` s; a thread of its own looks at the beat, and
+    while it is late looks at what the loop's thread is running. A stall is reported
+    (``on_blocked(seconds, where)``, from the watchdog's thread, once the loop runs
+    again) only when the loop's thread was inside someone's code, not asyncio's or
+    wslab's own: a loop that was merely starved of CPU blames nobody.
+    """
+
+    def __init__(self, loop_thread: LoopThread, on_blocked: Callable[[float, str], Any]) -> None:
+        self.loop_thread = loop_thread
+        self.on_blocked = on_blocked
+        self.beat = time.monotonic()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name=f"{loop_thread.thread.name}-watchdog", daemon=True)
+
+    async def beating(self) -> None:
+        while True:
+            self.beat = time.monotonic()
+            await asyncio.sleep(BEAT)
+
+    def start(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.beating(), self.loop_thread.loop)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        tid = self.loop_thread.thread.ident
+        where: str | None = None
+        late_since: float | None = None
+        while not self.stopped.wait(BEAT):
+            beat = self.beat
+            now = time.monotonic()
+            if now - beat > BLOCKED_AFTER:
+                late_since = beat if late_since is None else late_since
+                frame = _blamed_frame(sys._current_frames().get(tid)) if tid is not None else None
+                if frame is not None:
+                    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+                    where = f"{frame.f_code.co_name}() at line {frame.f_lineno}" + (f": {line}" if line else "")
+            elif late_since is not None:
+                if where is not None and not self.stopped.is_set():
+                    with contextlib.suppress(Exception):  # the watchdog must never die of its report
+                        self.on_blocked(beat - late_since, where)
+                late_since, where = None, None
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
 class LoopThread:
     """An asyncio event loop running forever in a daemon thread."""
 
@@ -41,6 +119,12 @@ class LoopThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
+        self.watchdog: Watchdog | None = None
+
+    def watch(self, on_blocked: Callable[[float, str], Any]) -> None:
+        """Call ``on_blocked(seconds, where)`` after code on this loop blocked it (see :class:`Watchdog`)."""
+        self.watchdog = Watchdog(self, on_blocked)
+        self.watchdog.start()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -76,6 +160,8 @@ class LoopThread:
         return self.run(on_loop(), timeout)
 
     def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         # Even if the loop has not started running yet: the stop waits in its queue.
         if not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
@@ -84,6 +170,17 @@ class LoopThread:
         if self.thread.is_alive():
             warnings.warn(f"wslab: the lab's loop thread {self.thread.name} did not stop within 5 s", RuntimeWarning,
                           stacklevel=3)
+
+
+def close_sockets(sockets: Iterable[socket.socket]) -> int:
+    """Close listening sockets from outside their loop (a stuck loop would hold their ports); how many."""
+    closed = 0
+    for sock in sockets:
+        if sock.fileno() != -1:
+            with contextlib.suppress(OSError):
+                sock.close()
+                closed += 1
+    return closed
 
 
 #: The id of the notebook cell running now, from IPython's ``pre_run_cell`` event (JupyterLab
@@ -160,4 +257,5 @@ def _stop_all() -> None:
         lab.stop()
 
 
-__all__ = ["LoopThread", "cell_key", "running", "stop_previous_run_of_this_cell"]
+__all__ = ["BLOCKED_AFTER", "LoopThread", "Watchdog", "cell_key", "close_sockets", "running",
+           "stop_previous_run_of_this_cell"]

@@ -2,36 +2,76 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
-from ..capture.records import Chunk, Record
+from ..capture import export
+from ..capture.records import Chunk, Note, Record
+from ..protocol.enums import NoteKind, Sender
+
+#: What a lab keeps by default: safe for a notebook kernel (~100 MB at worst); the start
+#: and the most recent part are kept, and the trace says how much was counted, not kept.
+MAX_RECORDS = 50_000
+MAX_BYTES = 32 * 2**20
 
 
 class Recorder:
-    """The append-only store of records and chunks: the one object the lab's threads share.
+    """The store of records and chunks: the one object the lab's threads share.
 
     One lock (:attr:`changed`, a Condition) guards it. The tap appends on the
     lab's loop thread, the lab's notes come from the caller's thread, a sync
     server's handlers from theirs; readers call :meth:`snapshot`, which copies
     both lists at once, so a chunk and the events decoded from it are always
     seen together (:meth:`add_many`). Records never change once added.
+
+    It is bounded: past ``max_records`` records or ``max_bytes`` bytes of chunks it
+    keeps the first half and the most recent half, and counts what falls out between
+    them (a snapshot then carries a note saying how many frames and records were
+    counted, not kept). ``sink``, a text file, gets every record and chunk as JSON
+    lines as they come, kept or not (:func:`~wslab.capture.export.load` reads it).
     """
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *, max_records: int | None = MAX_RECORDS,
+                 max_bytes: int | None = MAX_BYTES, sink: IO[str] | None = None, started: float | None = None) -> None:
         self.clock = clock
-        #: Guarded by :attr:`changed`: read them through :meth:`snapshot`.
-        self.records: list[Record] = []
-        self.chunks: list[Chunk] = []
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._head: list[Record] = []
+        self._tail: collections.deque[Record] = collections.deque()
+        self._head_chunks: list[Chunk] = []
+        self._tail_chunks: collections.deque[Chunk] = collections.deque()
+        self._head_bytes = self._tail_bytes = 0
+        self._chunks_head_closed = False
+        #: What fell out of the middle: records, frames among them, chunk bytes; and when.
+        self.dropped_records = self.dropped_frames = self.dropped_bytes = 0
+        self._dropped_at: tuple[float, int] | None = None
+        #: Records ever added (kept or not).
+        self.added = 0
         self.changed = threading.Condition()
         #: Called with each new record, on the thread that added it, outside the lock.
         self.listeners: list[Callable[[Record], Any]] = []
         #: ``time.monotonic()`` of the last change (for waiting until the wire is quiet).
         self.last_change = 0.0
+        self.sink = sink
+        self._flushed = 0.0
+        if sink is not None:
+            sink.write(export.jsonl_header(started) + "\n")
+
+    @property
+    def records(self) -> list[Record]:
+        """The records kept (a copy; hold :attr:`changed` to read it consistently)."""
+        return [*self._head, *self._tail]
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """The chunks kept (a copy)."""
+        return [*self._head_chunks, *self._tail_chunks]
 
     def add(self, conn: int, event: Any, t: float | None = None) -> Record:
         """Append one event (timestamped now unless ``t`` is given)."""
@@ -44,13 +84,84 @@ class Recorder:
             when = self.clock() if t is None else t  # taken under the lock: records stay in time order
             records = [Record(when, conn, event) for event in events]
             if chunk is not None:
-                self.chunks.append(chunk)
-            self.records.extend(records)
+                self._keep_chunk(chunk)
+            for record in records:
+                self._keep(record)
+            self.added += len(records)
+            if self.sink is not None:
+                self._write(records, chunk)
             self.last_change = time.monotonic()
             self.changed.notify_all()
         for record in records:
             self._tell(record)
         return records
+
+    def _keep(self, record: Record) -> None:
+        cap = self.max_records
+        if cap is None or len(self._head) < (cap + 1) // 2:
+            self._head.append(record)
+            return
+        self._tail.append(record)
+        while len(self._tail) > cap // 2:
+            gone = self._tail.popleft()
+            if self._dropped_at is None:
+                self._dropped_at = (gone.t, gone.conn)
+            self.dropped_records += 1
+            self.dropped_frames += gone.kind == "frame"
+
+    def _keep_chunk(self, chunk: Chunk) -> None:
+        cap = self.max_bytes
+        size = len(chunk.data)
+        if cap is None or (not self._chunks_head_closed and self._head_bytes + size <= cap // 2):
+            self._head_chunks.append(chunk)
+            self._head_bytes += size
+            return
+        self._chunks_head_closed = True
+        self._tail_chunks.append(chunk)
+        self._tail_bytes += size
+        while self._tail_bytes > cap - cap // 2 and len(self._tail_chunks) > 1:
+            gone = self._tail_chunks.popleft()
+            self._tail_bytes -= len(gone.data)
+            self.dropped_bytes += len(gone.data)
+            if self._dropped_at is None:
+                self._dropped_at = (gone.t, gone.conn)
+
+    def _write(self, records: list[Record], chunk: Chunk | None) -> None:
+        assert self.sink is not None
+        try:
+            if chunk is not None:
+                self.sink.write(export.jsonl_chunk(chunk) + "\n")
+            for record in records:
+                self.sink.write(export.jsonl_record(record) + "\n")
+            now = time.monotonic()
+            if now - self._flushed > 1.0:
+                self._flushed = now
+                self.sink.flush()
+        except (OSError, ValueError) as exc:  # a full disk must not stop the relay: say so once, stop writing
+            self.sink = None
+            warnings.warn(f"wslab: writing the trace to disk failed, and stopped: {exc!r}", RuntimeWarning,
+                          stacklevel=3)
+
+    def flush(self) -> None:
+        """Push what was written to the sink to disk."""
+        with self.changed:
+            if self.sink is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.sink.flush()
+
+    def note_of_dropped(self) -> Record | None:
+        """A note saying what was counted and not kept, for a snapshot; None when everything was kept."""
+        if self._dropped_at is None:
+            return None
+        t, conn = self._dropped_at
+        parts = []
+        if self.dropped_records:
+            parts.append(f"{self.dropped_frames} frames ({self.dropped_records} records) counted, not kept")
+        if self.dropped_bytes:
+            parts.append(f"{self.dropped_bytes} bytes of the wire counted, not kept")
+        text = ("the trace is full: " + "; ".join(parts) + ". It keeps the start and the most recent part "
+                "(Lab(max_records=..., max_bytes=...); Lab(record_to=PATH) keeps everything on disk)")
+        return Record(t, conn, Note(Sender.SERVER, text, NoteKind.NOT_RECORDED))
 
     def _tell(self, record: Record) -> None:
         for listener in list(self.listeners):
@@ -64,15 +175,24 @@ class Recorder:
                         listener._wslab_warned = True  # type: ignore[attr-defined]
 
     def snapshot(self) -> tuple[list[Record], list[Chunk]]:
-        """Copies of the records and the chunks, taken together under the lock."""
+        """Copies of the records and the chunks, taken together under the lock (with a note of
+        what was counted, not kept, where it was left out)."""
         with self.changed:
-            return list(self.records), list(self.chunks)
+            note = self.note_of_dropped()
+            middle = [note] if note is not None else []
+            return [*self._head, *middle, *self._tail], self.chunks
 
     def clear(self) -> None:
-        """Forget everything recorded so far."""
+        """Forget everything kept so far (what was written to the sink stays there)."""
         with self.changed:
-            self.records.clear()
-            self.chunks.clear()
+            self._head.clear()
+            self._tail.clear()
+            self._head_chunks.clear()
+            self._tail_chunks.clear()
+            self._head_bytes = self._tail_bytes = 0
+            self._chunks_head_closed = False
+            self.dropped_records = self.dropped_frames = self.dropped_bytes = 0
+            self._dropped_at = None
             self.last_change = time.monotonic()
             self.changed.notify_all()
 
@@ -82,21 +202,28 @@ class Recorder:
         Raises TimeoutError after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen: int | None = None  # records added when last looked
         with self.changed:
             while True:
-                for record in self.records[seen:]:
+                for record in self.records if seen is None else self._last(self.added - seen):
                     if predicate(record):
                         return record
-                seen = len(self.records)
+                seen = self.added
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"no matching record within {timeout} s")
                 self.changed.wait(remaining)
 
+    def _last(self, n: int) -> list[Record]:
+        """The newest ``n`` records kept (fewer if some fell out)."""
+        tail = self._tail
+        if n <= len(tail):
+            return list(itertools.islice(tail, len(tail) - n, None))
+        return [*self._head[max(0, len(self._head) - (n - len(tail))):], *tail]
+
     def __len__(self) -> int:
         with self.changed:
-            return len(self.records)
+            return len(self._head) + len(self._tail)
 
 
-__all__ = ["Recorder"]
+__all__ = ["MAX_BYTES", "MAX_RECORDS", "Recorder"]

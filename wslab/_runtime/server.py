@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import socket
 import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -143,6 +144,13 @@ class Server:
                 await asyncio.wait_for(self.server.wait_closed(), close_timeout + 1)
         elif self.server is not None:
             await asyncio.to_thread(self.server.shutdown)
+
+    def listening(self) -> list[socket.socket]:
+        """The server's listening sockets (for :func:`~wslab._runtime.loop.close_sockets` when its loop is stuck)."""
+        if isinstance(self.server, websockets.asyncio.server.Server):
+            return list(getattr(self.server.server, "_sockets", None) or [])
+        sock = getattr(self.server, "socket", None)
+        return [sock] if sock is not None else []
 
     def join(self) -> None:
         """Wait for a sync server's thread (after :meth:`stop`)."""

@@ -28,6 +28,7 @@ from ..capture.notes import FAULT, LAB_STOPPED, REDACTED
 from ..capture.records import Chunk, Note, Tcp
 from ..capture.redact import HeadRedactor, mark_handshake
 from ..protocol import DecodeError, Frame, Handshake, WireDecoder
+from ..protocol.decoder import MAX_FRAME
 from ..protocol.enums import ConnState, NoteKind, Sender, TcpEvent
 from ..protocol.problems import Problem, ProblemCode
 from ..protocol.states import StateTracker
@@ -43,7 +44,40 @@ BACKLOG = 1024
 #: reading from that sender (TCP flow control then slows the sender down).
 QUEUE_CHUNKS = 64
 
-__all__ = ["ARROW", "BACKLOG", "OTHER", "QUEUE_CHUNKS", "READ_SIZE", "Faults", "Recorder", "Tap", "TapConnection"]
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """How much the tap waits for, decodes and keeps, per connection (a class can't exhaust the lab).
+
+    Past a limit the tap cuts the connection, or relays bytes without decoding or
+    keeping them, and says so in a note.
+    """
+
+    #: Once one side has ended the connection (its Close, a rejection, its FIN), the other side
+    #: has this long to finish (the server's close_timeout, plus a second) before the tap cuts it.
+    linger: float | None = 3.0
+    #: A connection whose client sends no complete HTTP request head in this long is cut.
+    handshake_timeout: float | None = 11.0
+    #: The largest frame the decoder buffers, and message it inflates (the server's max_size).
+    max_frame: int | None = MAX_FRAME
+    #: Bytes a side may still send, decoded and kept, once either side has ended the connection
+    #: (enough for a Close in reply); more are relayed and counted, not decoded or kept.
+    after_end: int = 64 * 1024
+    #: Bytes of chunks and number of records kept per connection; past either, counted only.
+    conn_bytes: int | None = 16 * 2**20
+    conn_records: int | None = 20_000
+
+
+#: Decoding never stops at a limit smaller than this (a small max_size still shows the frame that broke it).
+MIN_FRAME_LIMIT = 64 * 1024
+
+
+def frame_limit(max_size: int | None) -> int | None:
+    """The decoder's frame limit for a server whose ``max_size`` is given (None: no limit but the decoder's)."""
+    return MAX_FRAME if max_size is None else max(int(max_size), MIN_FRAME_LIMIT)
+
+__all__ = ["ARROW", "BACKLOG", "OTHER", "QUEUE_CHUNKS", "READ_SIZE", "Faults", "Limits", "Recorder", "Tap",
+           "TapConnection", "frame_limit"]
 
 
 class _Cut:
@@ -77,6 +111,10 @@ class _Side:
     released: int = 0  #: stream offset up to which bytes were released to the relay
     due: float = 0.0  #: loop time the last delayed chunk was due (latency keeps order)
     in_flight: int = 0  #: items queued for the relay and not written yet (for settling)
+    ended: bool = False  #: this sender ended the connection (its Close, a rejection, its FIN)
+    after_end: int | None = None  #: bytes it may still send, decoded and kept, now that the end began
+    quiet: str | None = None  #: why its bytes are now relayed and counted, not decoded or kept
+    unrecorded: int = 0  #: bytes relayed (or dropped) without being decoded or kept
 
 
 class TapConnection:
@@ -97,7 +135,15 @@ class TapConnection:
         self.client_port: int | None = peer[1] if peer else None
         #: The tap's own port towards the server (what the server sees as the peer).
         self.upstream_port: int | None = None
-        self.decoder = WireDecoder()
+        self.limits: Limits = tap.limits
+        self.decoder = WireDecoder(max_frame=self.limits.max_frame)
+        #: Bytes of chunks and records kept for this connection (see :class:`Limits`).
+        self.kept_bytes = 0
+        self.kept_records = 0
+        self.handshaken = False  #: the client's request head was decoded
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: Where each sender's bytes go (for the write-through hot path), once upstream is connected.
+        self._writers: dict[Sender, asyncio.StreamWriter] = {}
         #: Cookies, credentials and tokens are hidden in what is recorded (never in what is relayed).
         self.redactors = {side: HeadRedactor(side) for side in ("client", "server")} if tap.redact else None
         self.states = StateTracker()
@@ -111,6 +157,7 @@ class TapConnection:
         self._tasks: list[asyncio.Task] = []
 
     def record(self, event: Any, t: float | None = None) -> None:
+        self.kept_records += 1
         self.tap.recorder.add(self.conn, event, t)
 
     def record_decoded(self, events: list, t: float, chunk: Chunk | None = None) -> None:
@@ -127,9 +174,83 @@ class TapConnection:
                 isinstance(event, Handshake) and event.status not in (None, 101)
             ):
                 self.closing = True
+                self._ended(event.sender)
+            if isinstance(event, Handshake) and event.sender is Sender.CLIENT and not self.handshaken:
+                self.handshaken = True
+                self._cancel_timer("handshake")
             out += self.states.event(event)
         if out or chunk is not None:
+            self.kept_records += len(out)
+            self.kept_bytes += len(chunk.data) if chunk is not None else 0
             self.tap.recorder.add_many(self.conn, out, t=t, chunk=chunk)
+
+    # -- letting go ------------------------------------------------------------------
+    def _ended(self, sender: Sender) -> None:
+        """``sender`` ended the connection (its Close, a rejection or its FIN): each side may now send
+        only a little more that is decoded and kept, and the other side has ``linger`` s to finish."""
+        side = self.sides[sender]
+        if side.ended:
+            return
+        side.ended = True
+        for each in self.sides.values():
+            if each.after_end is None:
+                each.after_end = self.limits.after_end
+        if "linger" not in self._timers and self.limits.linger is not None and not self.done.is_set():
+            self._start_timer("linger", self._linger_budget(), self._linger_over, sender)
+
+    def _linger_budget(self) -> float:
+        """The linger, plus four times any latency the lab adds (a closing handshake crosses it twice each way)."""
+        assert self.limits.linger is not None
+        return self.limits.linger + 4 * max(self.tap.faults.most_delay(s) for s in SENDERS)
+
+    def _linger_over(self, sender: Sender) -> None:
+        if self.done.is_set() or self.dead:
+            return
+        if self.tap.faults.paused:  # the lab holds bytes on purpose: wait for them
+            self._start_timer("linger", self._linger_budget(), self._linger_over, sender)
+            return
+        other = OTHER[sender]
+        self.kill(f"the {sender} ended the connection and the {other} had not closed its side "
+                  f"{self._linger_budget():g} s later: the tap cut it", NoteKind.LINGER_CUT)
+
+    def _handshake_over(self) -> None:
+        if self.done.is_set() or self.dead or self.handshaken:
+            return
+        self.kill(f"the client sent no complete HTTP request head within {self.limits.handshake_timeout:g} s: "
+                  "the tap cut the connection", NoteKind.HANDSHAKE_TIMEOUT)
+
+    def _start_timer(self, name: str, delay: float, callback: Any, *args: Any) -> None:
+        self._cancel_timer(name)
+        self._timers[name] = asyncio.get_running_loop().call_later(delay, callback, *args)
+
+    def _cancel_timer(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _quiet_reason(self, sender: Sender, size: int) -> str | None:
+        """Why ``size`` more bytes from ``sender`` are not to be decoded or kept; None: keep them."""
+        side = self.sides[sender]
+        if side.quiet is not None:
+            return side.quiet
+        limits = self.limits
+        if side.after_end is not None:
+            if side.after_end <= 0:
+                return "the connection began to end"
+            side.after_end -= size
+        if limits.conn_bytes is not None and self.kept_bytes >= limits.conn_bytes:
+            return f"the connection's recording budget of {limits.conn_bytes} bytes was spent"
+        if limits.conn_records is not None and self.kept_records >= limits.conn_records:
+            return f"the connection's recording budget of {limits.conn_records} records was spent"
+        return None
+
+    def _note_unrecorded(self) -> None:
+        for sender, side in self.sides.items():
+            if side.unrecorded:
+                self.tap.recorder.add(self.conn, Note(
+                    sender, f"{side.unrecorded} more bytes from the {sender}, after {side.quiet}, were counted, "
+                    "not decoded or kept", NoteKind.NOT_RECORDED))
+                side.unrecorded = 0
 
     @property
     def opened(self) -> bool:
@@ -155,6 +276,9 @@ class TapConnection:
             for sender in SENDERS:
                 for kind, text in self.tap.faults.in_effect([sender]):
                     self.record(Note(sender, f"{FAULT}{text} (in effect)", kind), t)
+            if self.limits.handshake_timeout is not None:
+                self._start_timer("handshake", self.limits.handshake_timeout, self._handshake_over)
+            self._writers = {Sender.CLIENT: self.server_writer, Sender.SERVER: self.client_writer}
             queues: dict[str, asyncio.Queue[tuple[float, bytes | _Cut]]] = {
                 sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
             self._tasks = [
@@ -165,9 +289,12 @@ class TapConnection:
             ]
             await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
+            for name in list(self._timers):
+                self._cancel_timer(name)
             for writer in (self.client_writer, self.server_writer):
                 if writer is not None:
                     writer.transport.abort() if self.dead else writer.close()
+            self._note_unrecorded()
             for change in self.states.closed("TCP connection closed"):
                 self.record(change)
             self._tasks = []
@@ -188,7 +315,7 @@ class TapConnection:
                 t = self.tap.recorder.clock()
                 self.record(Tcp(sender, TcpEvent.RESET, type(exc).__name__), t)
                 for end in (sender, OTHER[sender]):
-                    if not self.sides[end].eof:
+                    if not self.sides[end].eof and self.sides[end].quiet is None:
                         self.record_decoded(self.decoder.eof(end), t)
                 _reset(other)
                 self._cancel_others()
@@ -200,7 +327,9 @@ class TapConnection:
             if not data:
                 self.sides[sender].eof = self.closing = True
                 self.record(Tcp(sender, TcpEvent.EOF), t)
-                self.record_decoded(self.decoder.eof(sender), t)
+                if self.sides[sender].quiet is None:
+                    self.record_decoded(self.decoder.eof(sender), t)
+                self._ended(sender)
                 await self._release(sender, queue, b"", [], when, t, everything=True)
                 await self._put(sender, queue, when, b"")
                 return
@@ -217,6 +346,16 @@ class TapConnection:
                 else:
                     side.cut_after = budget - len(data)
             events: list = []
+            quiet = self._quiet_reason(sender, len(data)) if data else None
+            if quiet is not None:  # relayed and counted, not decoded or kept
+                side.quiet = quiet
+                side.unrecorded += len(data)
+                side.offset += len(data)
+                await self._release(sender, queue, data, [], when, t, everything=True)
+                if cut is not None:
+                    await self._put(sender, queue, when, cut)
+                    return
+                continue
             if data:
                 seen = self.redactors[sender].feed(data) if self.redactors else data
                 chunk = Chunk(t, self.conn, sender, side.offset, seen)
@@ -240,7 +379,7 @@ class TapConnection:
         held = side.held
         if not drops and not held:  # the usual case: relay as read
             side.released = side.offset
-            if data:
+            if data and not await self._write_through(sender, data):
                 await self._put(sender, queue, when, data)
             return
         held += data
@@ -266,6 +405,25 @@ class TapConnection:
             data = b"".join(pieces) + data[pos:]
         if data:
             await self._put(sender, queue, when, data)
+
+    async def _write_through(self, sender: Sender, data: bytes) -> bool:
+        """Write ``data`` to the other side straight from the pump, when nothing is queued before it and
+        no fault delays or holds this direction (the hot path: no queue, no task switch); whether it did."""
+        side = self.sides[sender]
+        writer = self._writers.get(sender)
+        faults = self.tap.faults
+        if (writer is None or side.in_flight or self.dead or sender in faults.paused or faults.most_delay(sender)
+                or writer.transport.is_closing()):
+            return False
+        side.in_flight += 1  # what settle() watches, as for a queued chunk
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (ConnectionError, OSError, RuntimeError):
+            pass  # the other side is gone: the relay sees it with the next item
+        finally:
+            side.in_flight -= 1
+        return True
 
     async def _put(self, sender: Sender, queue: asyncio.Queue, when: float, item: bytes | _Cut) -> None:
         self.sides[sender].in_flight += 1
@@ -337,7 +495,7 @@ class TapConnection:
         self.record(Note(Sender.CLIENT, note, kind), t)
         self.record(Tcp(Sender.CLIENT, TcpEvent.RESET, note), t)
         for sender in SENDERS:  # a frame cut in half shows as a truncated frame
-            if not self.sides[sender].eof:
+            if not self.sides[sender].eof and self.sides[sender].quiet is None:
                 self.record_decoded(self.decoder.eof(sender), t)
         for writer in (self.client_writer, self.server_writer):
             if writer is not None:
@@ -355,10 +513,11 @@ class Tap:
     """A recording TCP relay in front of ``upstream`` (host, port)."""
 
     def __init__(self, upstream: tuple[str, int], recorder: Recorder, faults: Faults | None = None, *,
-                 redact: bool = True, ssl: Any = None) -> None:
+                 redact: bool = True, ssl: Any = None, limits: Limits | None = None) -> None:
         self.upstream = upstream
         #: An ``ssl.SSLContext``: terminate TLS from clients (``wss://``, see :mod:`wslab._runtime.tls`).
         self.ssl = ssl
+        self.limits = limits or Limits()
         self.redact = redact
         self.recorder = recorder
         self.faults = faults or Faults()
@@ -387,6 +546,10 @@ class Tap:
         finally:
             self.tasks.discard(task)
             self.connections.pop(connection.conn, None)
+
+    def listening(self) -> list[socket.socket]:
+        """The tap's listening sockets (for :func:`~wslab._runtime.loop.close_sockets` when its loop is stuck)."""
+        return list(getattr(self.server, "_sockets", None) or []) if self.server is not None else []
 
     def active(self) -> list[TapConnection]:
         return list(self.connections.values())

@@ -26,7 +26,7 @@ import ssl
 
 from .faults import Faults
 from .recorder import Recorder
-from .tap import Tap
+from .tap import Limits, Tap
 
 
 class Certificates:
@@ -70,7 +70,8 @@ class EncryptedLeg:
 
     def __init__(self, upstream: tuple[str, int], recorder: Recorder) -> None:
         self.recorder = recorder
-        self.tap = Tap(upstream, recorder, Faults(), redact=False)
+        # TLS bytes never make an HTTP head: the front waits for none (the inner tap does, decrypted).
+        self.tap = Tap(upstream, recorder, Faults(), redact=False, limits=Limits(handshake_timeout=None))
 
     async def start(self, host: str, port: int) -> int:
         return await self.tap.start(host, port)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
+import tempfile
 import typing
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from ..protocol.enums import ConnState, NoteKind, Opcode, Sender, TcpEvent
 from ..protocol.events import AcceptCheck, DecodeError, Field, Frame, Handshake
@@ -27,9 +30,32 @@ def to_json(trace: Trace) -> dict[str, Any]:
 
 
 def save(trace: Trace, path: str | os.PathLike[str]) -> None:
-    """Write ``trace`` to a JSON file; :func:`load` reads it back."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(to_json(trace), f, ensure_ascii=False)
+    """Write ``trace`` to a JSON file; :func:`load` reads it back.
+
+    Atomic: the JSON goes to a temporary file in the same folder, is flushed to disk
+    and then replaces ``path`` in one step, so an interrupted save leaves the old file
+    whole. Any text saves, lone surrogates included (JSON ``\\udcff`` escapes).
+    """
+    write_atomic(path, lambda f: json.dump(to_json(trace), f, ensure_ascii=True))
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[str]], Any]) -> None:
+    """Call ``write`` on a temporary text file next to ``path``, fsync it, then ``os.replace`` ``path``."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):  # mkstemp makes it 0o600: keep the old file's mode, or a usual one
+            os.chmod(temp, os.stat(target).st_mode & 0o7777 if os.path.exists(target) else 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 #: The version of the JSON format written by :meth:`Trace.to_json`. Version 2 gives
@@ -110,14 +136,58 @@ def from_json(data: dict[str, Any]) -> Trace:
                  [_unplain(c, legacy) for c in data["chunks"]], started=data.get("started"))
 
 
-def load(path: str | os.PathLike[str]) -> Trace:
-    """Load a trace saved with :meth:`Trace.save`."""
-    with open(path, encoding="utf-8") as f:
+def jsonl_header(started: float | None) -> str:
+    """The first line of a trace streamed as JSON lines (``Lab(record_to=PATH)``)."""
+    return json.dumps({"wslab_trace": VERSION, "started": started, "stream": "jsonl"})
+
+
+def jsonl_record(record: Record) -> str:
+    return json.dumps({"t": record.t, "conn": record.conn, "event": plain(record.event)}, ensure_ascii=True)
+
+
+def jsonl_chunk(chunk: Chunk) -> str:
+    return json.dumps({"chunk": plain(chunk)}, ensure_ascii=True)
+
+
+def _load_jsonl(f: IO[str], header: dict[str, Any]) -> Trace:
+    """The rest of a JSON-lines trace; a last line cut short (the lab was killed mid-write) is left out."""
+    from .trace import Trace
+
+    legacy = header.get("wslab_trace") == 1
+    records, chunks = [], []
+    lines = f.read().split("\n")
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
         try:
-            data = json.load(f)
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) - 1:
+                break
+            raise ValueError(f"line {number + 2} of a wslab trace is not JSON") from None
+        if "chunk" in item:
+            chunks.append(_unplain(item["chunk"], legacy))
+        else:
+            records.append(Record(item["t"], item["conn"], _unplain(item["event"], legacy)))
+    return Trace(records, chunks, started=header.get("started"))
+
+
+def load(path: str | os.PathLike[str]) -> Trace:
+    """Load a trace saved with :meth:`Trace.save`, or streamed to disk with ``Lab(record_to=PATH)``."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+        try:
+            header = json.loads(first)
+        except json.JSONDecodeError:
+            header = None
+        if isinstance(header, dict) and header.get("stream") == "jsonl":
+            return _load_jsonl(f, header)
+        try:
+            data = json.loads(first + f.read())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a wslab trace: not JSON ({exc})") from None
     return from_json(data)
 
 
-__all__ = ["VERSION", "from_json", "load", "plain", "save", "to_json"]
+__all__ = ["VERSION", "from_json", "jsonl_chunk", "jsonl_header", "jsonl_record", "load", "plain", "save", "to_json",
+           "write_atomic"]

@@ -51,7 +51,7 @@ from collections.abc import Mapping
 from .deflate import DeflateParams
 from .enums import Sender, opcode_name
 from .events import DecodeError, Event, Frame, Handshake
-from .frames import MessageAssembler, apply_mask, close_body, frame_layout, frame_problems
+from .frames import MessageAssembler, close_body, fast_mask, frame_problems
 from .http import (
     METHOD_START,
     NOT_START_LINE,
@@ -387,18 +387,34 @@ class StreamDecoder:
         return True
 
     def _make_frame(self, wire: bytes, offset: int) -> Frame:
-        """One whole frame's bytes as a :class:`Frame`, with every rule it breaks (RFC 6455 §5)."""
-        head1, head2 = struct.unpack_from("!BB", wire)
+        """One whole frame's bytes as a :class:`Frame`, with every rule it breaks (RFC 6455 §5).
+
+        The header layout (``Frame.fields``) and the payload as sent (``masked_payload``) are
+        worked out from ``wire`` when first read (see :meth:`Frame.__getattr__`): most frames
+        of a trace are never read that closely.
+        """
+        head1 = wire[0]
+        head2 = wire[1]
         fin = bool(head1 & 0b10000000)
         rsv1 = bool(head1 & 0b01000000)
         rsv2 = bool(head1 & 0b00100000)
         rsv3 = bool(head1 & 0b00010000)
         opcode = head1 & 0b00001111
         masked = bool(head2 & 0b10000000)
-        fields, header_length, length, length_bits = frame_layout(wire)
-        mask = wire[header_length - 4 : header_length] if masked else None
-        masked_payload = wire[header_length:]
-        payload = apply_mask(masked_payload, mask) if mask else masked_payload
+        length = head2 & 0b01111111
+        header_length, length_bits = 2, 7
+        if length == 126:
+            length, header_length, length_bits = int.from_bytes(wire[2:4], "big"), 4, 16
+        elif length == 127:
+            length, header_length, length_bits = int.from_bytes(wire[2:10], "big"), 10, 64
+        if masked:
+            key = wire[header_length : header_length + 4]
+            mask: bytes | None = key
+            header_length += 4
+            payload = fast_mask(wire[header_length:], key) if length else b""
+        else:
+            mask = None
+            payload = wire[header_length:]
 
         problems = frame_problems(self.sender, fin=fin, rsv=(rsv1, rsv2, rsv3), opcode=opcode, masked=masked,
                                   length=length, length_bits=length_bits, deflate=self.deflate)
@@ -408,10 +424,10 @@ class StreamDecoder:
             payload, compressed, text = self._messages.data_frame(opcode, fin, rsv1, payload, problems)
         if opcode == 0x8:
             self._messages.closed = True
-        return Frame(
+        return Frame._lazy(
             sender=self.sender, offset=offset, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
             opcode=opcode_name(opcode), opcode_value=opcode, masked=masked, mask=mask, length=length,
-            length_bits=length_bits, fields=fields, wire=wire, masked_payload=masked_payload, payload=payload,
+            length_bits=length_bits, wire=wire, payload=payload,
             compressed=compressed, text=text, close_code=close_code, close_reason=close_reason,
             problems=tuple(problems),
         )

@@ -216,6 +216,10 @@ class NoteKind(StrEnum):
     NOT_WEBSOCKET = "not-websocket"  #: a captured TCP connection that carries no WebSocket
     UNDECODED = "undecoded"  #: captured bytes that could not be decoded (TLS, mid-connection, lost)
     MESSAGE_LEVEL = "message-level"  #: a HAR: messages only, no masks, control frames or close codes
+    LOOP_BLOCKED = "loop-blocked"  #: code on the lab's loop (a handler) blocked it: nothing moved meanwhile
+    LINGER_CUT = "linger-cut"  #: one side had ended the connection; the other did not within close_timeout
+    HANDSHAKE_TIMEOUT = "handshake-timeout"  #: no complete HTTP request head in time: the tap cut it
+    NOT_RECORDED = "not-recorded"  #: bytes relayed (or discarded) and counted, but not decoded or kept
 
     @property
     def is_fault(self) -> bool:

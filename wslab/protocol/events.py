@@ -12,10 +12,12 @@ Each prints itself robustly (:mod:`~wslab.protocol.render`), whatever its bytes.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from . import render
 from .enums import Opcode, Sender
 from .frames import Field
+from .frames import frame_layout as _frame_layout
 from .problems import Problem
 
 
@@ -144,6 +146,29 @@ class Frame:
     close_code: int | None = None
     close_reason: str | None = None
     problems: tuple[Problem, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # The decoder leaves two fields to be worked out from ``wire`` on first use (a trace
+        # keeps many frames and reads few of them this closely): ``fields``, the header
+        # layout, and ``masked_payload``, the payload bytes as sent. Equality, repr, save
+        # and explain() see the same values as if they had been given.
+        if name == "fields":
+            value: Any = _frame_layout(self.__dict__["wire"])[0]
+        elif name == "masked_payload":
+            wire = self.__dict__["wire"]
+            value = wire[len(wire) - self.__dict__["length"]:]
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__[name] = value
+        return value
+
+    @classmethod
+    def _lazy(cls, **values: Any) -> Frame:
+        """A frame built without dataclass checks, ``fields`` and ``masked_payload`` left to
+        :meth:`__getattr__` (the decoder's fast path; every other field given)."""
+        frame = object.__new__(cls)
+        frame.__dict__.update(values)
+        return frame
 
     def __str__(self) -> str:
         """One line, e.g. ``client TEXT fin masked len=12 'Hello Server'``."""
