@@ -45,7 +45,7 @@ def sample_trace(seed: int = 9, *, hand_made: bool = False) -> Trace:
             ws.send("Hello Server")
             ws.recv()
             ws.ping(b"are you there?").wait(5)
-            ws.send(bytes([0, 1, 2, 250, 255]))
+            ws.send(b"binary hi")
             ws.recv()
         with lab.connect_sync() as ws:
             ws.send("你好")
