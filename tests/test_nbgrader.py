@@ -79,6 +79,8 @@ def hand_in(course: Path, assignment: str, student: str, name: str, answers: dic
     out = course / "submitted" / student / assignment / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
+    if (course / "release" / assignment / "data").is_dir() and not (out.parent / "data").exists():
+        shutil.copytree(course / "release" / assignment / "data", out.parent / "data")
 
 
 def teacher_solutions(name: str) -> dict[str, str]:
@@ -120,13 +122,15 @@ def course(tmp_path_factory, missing_tool):
         (course / "source" / assignment).mkdir(parents=True)
         for name in names:
             shutil.copy(SOLUTIONS / f"{name}.ipynb", course / "source" / assignment)
+        if assignment == "ps1":  # 09's sample captures, which nbgrader releases with the notebooks
+            shutil.copytree(SOLUTIONS / "data", course / "source" / assignment / "data")
     (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course)))
     took = {}
     for assignment in ("ps1", "ps2"):
         _, took[f"generate_assignment {assignment}"] = nbgrader(course, "generate_assignment", assignment)
 
     names = sorted(p.stem for p in (course / "release" / "ps1").glob("*.ipynb"))
-    assert len(names) == 8
+    assert len(names) == 10
     for name in names:
         hand_in(course, "ps1", "solved", name, teacher_solutions(name))
         hand_in(course, "ps1", "untouched", name, {})
@@ -154,20 +158,20 @@ def test_generate_assignment_with_default_settings_releases_the_student_versions
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         assignment = gradebook.find_assignment("ps1")
         assert assignment.num_submissions == 2
-        assert assignment.max_score == 22
-        assert sum(len(notebook.grade_cells) for notebook in assignment.notebooks) == 22
-        assert sum(len(notebook.solution_cells) for notebook in assignment.notebooks) == 22
+        assert assignment.max_score == 24
+        assert sum(len(notebook.grade_cells) for notebook in assignment.notebooks) == 24
+        assert sum(len(notebook.solution_cells) for notebook in assignment.notebooks) == 24
 
 
 def test_a_solved_submission_gets_full_marks(course):
     score, max_score, cells = scores(course, "ps1", "solved")
-    assert (score, max_score) == (22, 22), {name: s for name, s in cells.items() if s != 1}
-    assert len(cells) == 22 and all(name.endswith("-check") for name in cells)
+    assert (score, max_score) == (24, 24), {name: s for name, s in cells.items() if s != 1}
+    assert len(cells) == 24 and all(name.endswith("-check") for name in cells)
 
 
 def test_an_untouched_release_gets_nothing(course):
     score, max_score, cells = scores(course, "ps1", "untouched")
-    assert (score, max_score) == (0, 22), {name: s for name, s in cells.items() if s != 0}
+    assert (score, max_score) == (0, 24), {name: s for name, s in cells.items() if s != 0}
     # ... and sees why in its autograded notebooks: the message that helps, under every check.
     autograded = nbformat.read(course / "autograded" / "untouched" / "ps1" / "04-chat.ipynb", as_version=4)
     errors = [o for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade")

@@ -18,7 +18,7 @@ LABS_RUNNING = "import wslab.lab, threading; print(len(wslab.lab._running), sum(
 
 
 def test_there_are_notebooks_to_rerun():
-    assert len(NOTEBOOKS) == 18
+    assert len(NOTEBOOKS) == 20
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[f"{p.parent.name}/{p.stem}" for p in NOTEBOOKS])

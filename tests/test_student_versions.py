@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]-*.ipynb"))
 STUDENT = ROOT / "notebooks"
 EXPECTED = ["00-start-here", "01-handshake", "02-messages", "03-closing", "04-chat", "05-websocket-vs-http",
-            "06-asyncio-in-jupyter", "07-wss-and-security", "08-capstone-your-own-client"]
+            "06-asyncio-in-jupyter", "07-wss-and-security", "08-capstone-your-own-client",
+            "09-your-own-traffic"]
 IDS = [p.stem for p in SOLUTIONS]
 # A test cell: it imports its check itself, so a solution cell that redefines check_... earns nothing.
 TEST_CELL = re.compile(r"from wslab\.exercises import (check_\w+)\n\n\1\((\w+)\)")
@@ -45,7 +46,7 @@ def test_both_sets_have_all_notebooks_and_their_exercises():
     counts = [len(exercises(nbformat.read(p, as_version=4))) for p in SOLUTIONS]
     # 08, the capstone, is one exercise: a whole client, graded from the trace.
     assert all(2 <= n <= 5 for n, p in zip(counts, SOLUTIONS, strict=True) if not p.stem.startswith("08")), counts
-    assert sum(counts) == 22, counts
+    assert sum(counts) == 24, counts
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=IDS)

@@ -15,8 +15,8 @@ autograded test cell that imports its check and calls it. :func:`make_release`
 way ``nbgrader generate_assignment`` would, without nbgrader.
 
 The checks live in modules named for what they are about (``handshake``,
-``frames``, ``closing``, ``servers``, ``security``, ``capstone``) on what they share (``_support``);
-``release`` writes the student versions. Every name is importable from
+``frames``, ``closing``, ``servers``, ``security``, ``capstone``, ``traffic``), on
+what they share (``_support``); ``release`` writes the student versions. Every name is importable from
 ``wslab.exercises``, as the notebooks' test cells do.
 """
 
@@ -58,6 +58,7 @@ from .servers import (
     check_shout_handler,
     slow_shout,
 )
+from .traffic import check_close_codes_each_side, check_only_in_pcap
 
 __all__ = [
     "BEGIN",
@@ -80,6 +81,7 @@ __all__ = [
     "check_capstone",
     "check_close_body",
     "check_close_codes",
+    "check_close_codes_each_side",
     "check_concurrent_hellos",
     "check_diagnosis",
     "check_frame_header",
@@ -87,6 +89,7 @@ __all__ = [
     "check_handshake_ok",
     "check_named_chat",
     "check_no_blocking",
+    "check_only_in_pcap",
     "check_origin_gate",
     "check_parse_header",
     "check_per_connection",
