@@ -11,6 +11,12 @@ a paused direction, dropped frames, a cut connection (:meth:`Lab.delay`,
 connections for hand-made bytes (:meth:`Lab.raw`). Each fault leaves a note in
 the trace, and :meth:`Lab.diagnose` explains how every connection ended.
 
+Why this module is longer than the ~600 lines the others keep to: it is the one
+class students read and call, so every public method lives here with its
+docstring (lifecycle, clients, faults, the trace, the TLS and bounds options);
+what those methods do lives in :mod:`wslab._runtime`. Splitting the surface
+across mixins would scatter the page a student reads to learn the lab.
+
 Threads, and who owns what -- one rule:
 
 * The lab's loop thread owns the tap, its connections, the faults in effect and
