@@ -13,6 +13,7 @@ teardown).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -80,6 +81,22 @@ def chromium_path() -> str:
 def sync_playwright_api():
     """``playwright.sync_api`` (``sync_playwright``, ``expect``)."""
     return require_module("playwright.sync_api")
+
+
+#: Debian's Chromium as the tests run it: nothing downloaded, nothing phoning home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def launched_chromium(sync_playwright_api, chromium_path: str):
+    """A headless Chromium driven by Playwright (see the fixtures above), closed on the way out."""
+    with sync_playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,21 +11,15 @@ import sys
 import time
 
 import pytest
+from conftest import launched_chromium
 
 from wslab import Lab
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def browser(sync_playwright_api, chromium_path):
-    with sync_playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium(sync_playwright_api, chromium_path) as browser:
+        yield browser
 
 
 @pytest.fixture

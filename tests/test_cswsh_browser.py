@@ -11,7 +11,7 @@ import http.server
 import threading
 
 import pytest
-from test_browser import CHROMIUM_ARGS
+from conftest import launched_chromium
 
 from wslab import Lab
 
@@ -55,12 +55,8 @@ def other_site():
 
 @pytest.fixture(scope="module")
 def browser(sync_playwright_api, chromium_path):
-    with sync_playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium(sync_playwright_api, chromium_path) as browser:
+        yield browser
 
 
 @pytest.fixture

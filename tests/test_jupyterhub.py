@@ -47,8 +47,9 @@ from pathlib import Path
 
 import pytest
 import websockets.sync.client
+from conftest import launched_chromium
 from helpers import TIMEOUT_FACTOR, free_port
-from test_jupyterlab import CHROMIUM_ARGS, CODE_CELLS, KERNEL_STATUS, PANEL, VIEWPORT, source, strip_outputs
+from test_jupyterlab import CODE_CELLS, KERNEL_STATUS, PANEL, VIEWPORT, source, strip_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "04-chat.ipynb"
@@ -310,12 +311,8 @@ def hub(spawn, tmp_path, jupyterhub, jupyter_server_proxy, chp_path, missing_too
 
 @pytest.fixture
 def browser(sync_playwright_api, chromium_path):
-    with sync_playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium(sync_playwright_api, chromium_path) as browser:
+        yield browser
 
 
 def prepare_home(hub: Hub, user: str) -> list[dict]:

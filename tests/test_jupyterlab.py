@@ -40,6 +40,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import launched_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -48,8 +49,6 @@ JUPYTER = Path(sys.executable).parent / "jupyter"  # .venv/bin/jupyter, next to 
 SCREENSHOT_NAME = "wslab_jupyterlab.png"
 
 # As in test_browser.py: Debian's Chromium, nothing downloaded, nothing phoning home.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 1000}
 
 # JupyterLab's DOM (4.6), as inspected:
@@ -221,14 +220,10 @@ def jupyter_lab(spawn, served_notebooks, tmp_path, missing_tool):
 
 @pytest.fixture
 def page(sync_playwright_api, chromium_path):
-    with sync_playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=VIEWPORT)
-            context.set_default_timeout(UI_TIMEOUT)
-            yield context.new_page()
-        finally:
-            browser.close()
+    with launched_chromium(sync_playwright_api, chromium_path) as browser:
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(UI_TIMEOUT)
+        yield context.new_page()
 
 
 def wait_for_kernel(page) -> None:

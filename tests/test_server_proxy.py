@@ -20,8 +20,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import launched_chromium
 from helpers import TIMEOUT_FACTOR, free_port
-from test_browser import CHROMIUM_ARGS, say, wait_for_record
+from test_browser import say, wait_for_record
 
 from wslab import Lab
 
@@ -95,14 +96,10 @@ def jupyter_server(spawn, tmp_path, jupyter_server_proxy, missing_tool):
 
 @pytest.fixture
 def context(sync_playwright_api, chromium_path):
-    with sync_playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(UI_TIMEOUT)
-            yield context
-        finally:
-            browser.close()
+    with launched_chromium(sync_playwright_api, chromium_path) as browser:
+        context = browser.new_context()
+        context.set_default_timeout(UI_TIMEOUT)
+        yield context
 
 
 def test_chat_page_through_jupyter_server_proxy(jupyter_server, context, sync_playwright_api, monkeypatch):
