@@ -2,9 +2,11 @@
 
 import socket
 
+import pytest
 from timeouts import FACTOR
 
 from wslab import Lab
+from wslab.exercises import ExerciseError
 
 
 def serves(lab: Lab) -> None:
@@ -23,3 +25,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def fails(check, answer, *needles) -> str:
+    """``check(answer)`` raises ExerciseError whose message holds every one of ``needles``; the message."""
+    with pytest.raises(ExerciseError) as info:
+        check(answer)
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, message
+    return message

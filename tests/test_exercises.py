@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import nbformat
 import pytest
 import websockets
+from helpers import fails
 
 from wslab import exercises as ex
 from wslab.protocol import GUID, build_frame
@@ -23,13 +24,6 @@ async def unwritten_async(*args):
     raise NotImplementedError
 
 
-def fails(check, answer, *needles):
-    with pytest.raises(ex.ExerciseError) as info:
-        check(answer)
-    message = str(info.value)
-    for needle in needles:
-        assert needle in message, message
-    return message
 
 
 # -- right answers ------------------------------------------------------------------

@@ -7,18 +7,9 @@ from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from helpers import fails
 
 from wslab import exercises as ex
-
-
-def fails(check, answer, *needles):
-    with pytest.raises(ex.ExerciseError) as info:
-        check(answer)
-    message = str(info.value)
-    for needle in needles:
-        assert needle in message, message
-    return message
-
 
 # -- text_frame --------------------------------------------------------------------------------------
 
