@@ -14,6 +14,7 @@ from typing import IO, Any
 from ..capture import export
 from ..capture.records import Chunk, Note, Record
 from ..protocol.enums import NoteKind, Sender
+from ..protocol.events import Frame
 
 #: What a lab keeps by default: safe for a notebook kernel (~100 MB at worst); the start
 #: and the most recent part are kept, and the trace says how much was counted, not kept.
@@ -35,6 +36,10 @@ class Recorder:
     them (a snapshot then carries a note saying how many frames and records were
     counted, not kept). ``sink``, a text file, gets every record and chunk as JSON
     lines as they come, kept or not (:func:`~wslab.capture.export.load` reads it).
+
+    The tap may hand over a chunk whose decoding can wait (:meth:`add_later`): it is
+    decoded, in order, before anything else is added or read (:meth:`catch_up`), so
+    readers never see the difference, only the relay goes faster.
     """
 
     def __init__(self, clock: Callable[[], float], *, max_records: int | None = MAX_RECORDS,
@@ -60,18 +65,68 @@ class Recorder:
         self.last_change = 0.0
         self.sink = sink
         self._flushed = 0.0
+        #: Chunks ever handed over with :meth:`add_later` (how often the tap's hot path ran).
+        self.deferred = 0
+        #: Chunks whose records are still to be decoded: (conn, t, chunk, decode).
+        self._pending: collections.deque[tuple[int, float, Chunk, Callable[[], list[Any]]]] = collections.deque()
         if sink is not None:
             sink.write(export.jsonl_header(started) + "\n")
 
     @property
     def records(self) -> list[Record]:
-        """The records kept (a copy; hold :attr:`changed` to read it consistently)."""
-        return [*self._head, *self._tail]
+        """The records kept (a copy)."""
+        self.catch_up()
+        with self.changed:
+            return [*self._head, *self._tail]
 
     @property
     def chunks(self) -> list[Chunk]:
         """The chunks kept (a copy)."""
-        return [*self._head_chunks, *self._tail_chunks]
+        self.catch_up()
+        with self.changed:
+            return [*self._head_chunks, *self._tail_chunks]
+
+    @property
+    def waiting(self) -> int:
+        """Chunks handed over with :meth:`add_later` and not decoded yet."""
+        return len(self._pending)
+
+    def add_later(self, conn: int, t: float, chunk: Chunk, decode: Callable[[], list[Any]]) -> int:
+        """Keep ``chunk``, read at ``t``, with the events ``decode()`` will return: called, in order,
+        before the next record is added or anything is read. Returns how many chunks wait so."""
+        with self.changed:
+            self.deferred += 1
+            self._pending.append((conn, t, chunk, decode))
+            self.last_change = time.monotonic()
+            self.changed.notify_all()
+            return len(self._pending)
+
+    def catch_up(self) -> None:
+        """Decode and keep every chunk :meth:`add_later` left waiting (then tell the listeners)."""
+        if not self._pending:
+            return
+        with self.changed:
+            told = self._catch_up_locked()
+        for record in told:
+            self._tell(record)
+
+    def _catch_up_locked(self) -> list[Record]:
+        told: list[Record] = []
+        pending = self._pending
+        keep, keep_chunk, sink = self._keep, self._keep_chunk, self.sink
+        while pending:
+            conn, t, chunk, decode = pending.popleft()
+            records = [Record(t, conn, event) for event in decode()]
+            keep_chunk(chunk)
+            for record in records:
+                keep(record)
+            if sink is not None:
+                self._write(records, chunk)
+            told += records
+        self.added += len(told)
+        self.last_change = time.monotonic()
+        self.changed.notify_all()
+        return told
 
     def add(self, conn: int, event: Any, t: float | None = None) -> Record:
         """Append one event (timestamped now unless ``t`` is given)."""
@@ -81,19 +136,24 @@ class Recorder:
                  chunk: Chunk | None = None) -> list[Record]:
         """Append ``chunk`` (if any) and ``events`` in one step: a snapshot has all of them or none."""
         with self.changed:
-            when = self.clock() if t is None else t  # taken under the lock: records stay in time order
-            records = [Record(when, conn, event) for event in events]
-            if chunk is not None:
-                self._keep_chunk(chunk)
-            for record in records:
-                self._keep(record)
-            self.added += len(records)
-            if self.sink is not None:
-                self._write(records, chunk)
-            self.last_change = time.monotonic()
-            self.changed.notify_all()
-        for record in records:
+            told = self._catch_up_locked() if self._pending else []
+            records = self._add_locked(conn, events, t, chunk)
+        for record in (*told, *records):
             self._tell(record)
+        return records
+
+    def _add_locked(self, conn: int, events: Iterable[Any], t: float | None, chunk: Chunk | None) -> list[Record]:
+        when = self.clock() if t is None else t  # taken under the lock: records stay in time order
+        records = [Record(when, conn, event) for event in events]
+        if chunk is not None:
+            self._keep_chunk(chunk)
+        for record in records:
+            self._keep(record)
+        self.added += len(records)
+        if self.sink is not None:
+            self._write(records, chunk)
+        self.last_change = time.monotonic()
+        self.changed.notify_all()
         return records
 
     def _keep(self, record: Record) -> None:
@@ -107,7 +167,7 @@ class Recorder:
             if self._dropped_at is None:
                 self._dropped_at = (gone.t, gone.conn)
             self.dropped_records += 1
-            self.dropped_frames += gone.kind == "frame"
+            self.dropped_frames += type(gone.event) is Frame
 
     def _keep_chunk(self, chunk: Chunk) -> None:
         cap = self.max_bytes
@@ -144,6 +204,7 @@ class Recorder:
 
     def flush(self) -> None:
         """Push what was written to the sink to disk."""
+        self.catch_up()
         with self.changed:
             if self.sink is not None:
                 with contextlib.suppress(OSError, ValueError):
@@ -177,13 +238,15 @@ class Recorder:
     def snapshot(self) -> tuple[list[Record], list[Chunk]]:
         """Copies of the records and the chunks, taken together under the lock (with a note of
         what was counted, not kept, where it was left out)."""
+        self.catch_up()
         with self.changed:
             note = self.note_of_dropped()
             middle = [note] if note is not None else []
-            return [*self._head, *middle, *self._tail], self.chunks
+            return [*self._head, *middle, *self._tail], [*self._head_chunks, *self._tail_chunks]
 
     def clear(self) -> None:
         """Forget everything kept so far (what was written to the sink stays there)."""
+        self.catch_up()  # decoders must see every byte, kept or not
         with self.changed:
             self._head.clear()
             self._tail.clear()
@@ -203,9 +266,12 @@ class Recorder:
         """
         deadline = time.monotonic() + timeout
         seen: int | None = None  # records added when last looked
-        with self.changed:
-            while True:
-                for record in self.records if seen is None else self._last(self.added - seen):
+        while True:
+            self.catch_up()
+            with self.changed:
+                if self._pending:  # more came while catching up
+                    continue
+                for record in [*self._head, *self._tail] if seen is None else self._last(self.added - seen):
                     if predicate(record):
                         return record
                 seen = self.added
@@ -222,6 +288,7 @@ class Recorder:
         return [*self._head[max(0, len(self._head) - (n - len(tail))):], *tail]
 
     def __len__(self) -> int:
+        self.catch_up()
         with self.changed:
             return len(self._head) + len(self._tail)
 

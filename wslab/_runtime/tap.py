@@ -7,6 +7,12 @@ whatever the decoder cannot parse still reaches the other side. End-of-stream
 is passed on with ``write_eof()`` (``websockets`` half-closes TCP after the
 closing handshake, RFC 6455 §7.1.1), and resets are passed on as resets.
 
+The hot path: once the connection is open and no fault is in effect, each chunk is
+relayed, recorded and its frame headers scanned (:class:`~wslab.protocol.scan.FrameScanner`)
+from the protocol's ``data_received``, with no task switch; its decoding waits until the
+trace is read or a batch has gathered (:meth:`Recorder.add_later`), unless the scan saw a
+Close, which is decoded at once. Everything else goes through a pump task per direction.
+
 Faults are injected here, between reading and relaying: latency and jitter,
 a paused direction, dropped frames (the tap then relays whole frames only,
 cutting at the decoder's frame boundaries), and a cut connection, now or after
@@ -21,7 +27,8 @@ import contextlib
 import dataclasses
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from ..capture.notes import FAULT, LAB_STOPPED, REDACTED
@@ -31,6 +38,7 @@ from ..protocol import DecodeError, Frame, Handshake, WireDecoder
 from ..protocol.decoder import MAX_FRAME
 from ..protocol.enums import ConnState, NoteKind, Sender, TcpEvent
 from ..protocol.problems import Problem, ProblemCode
+from ..protocol.scan import FrameScanner
 from ..protocol.states import StateTracker
 from .faults import ARROW, Faults
 from .recorder import Recorder
@@ -43,6 +51,9 @@ BACKLOG = 1024
 #: Chunks a direction may have waiting to be relayed before the tap stops
 #: reading from that sender (TCP flow control then slows the sender down).
 QUEUE_CHUNKS = 64
+#: Decoding on the hot path waits at most this long, or for this many chunks (see :meth:`Recorder.add_later`).
+CATCH_UP_AFTER = 0.05
+CATCH_UP_CHUNKS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +91,19 @@ __all__ = ["ARROW", "BACKLOG", "OTHER", "QUEUE_CHUNKS", "READ_SIZE", "Faults", "
            "TapConnection", "frame_limit"]
 
 
+#: The StreamReaders' buffer limit (asyncio's default).
+STREAM_LIMIT = 2**16
+
+
+async def _open_stream(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection``, with the hot path's protocol."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop)
+    protocol = _TapStream(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 class _Cut:
     """Relay queue item: cut the connection here (after the bytes queued before it)."""
 
@@ -115,6 +139,20 @@ class _Side:
     after_end: int | None = None  #: bytes it may still send, decoded and kept, now that the end began
     quiet: str | None = None  #: why its bytes are now relayed and counted, not decoded or kept
     unrecorded: int = 0  #: bytes relayed (or dropped) without being decoded or kept
+    idle: bool = False  #: its pump waits for bytes and has none: the hot path may take the next ones
+    scanner: FrameScanner | None = None  #: in step with the frames not decoded yet (the hot path)
+
+
+class _TapStream(asyncio.StreamReaderProtocol):
+    """A stream protocol whose bytes are offered to the tap's hot path before its StreamReader."""
+
+    fast: Callable[[bytes], bool] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        fast = self.fast
+        if fast is None or not fast(data):
+            super().data_received(data)
+
 
 
 class TapConnection:
@@ -140,6 +178,8 @@ class TapConnection:
         #: Bytes of chunks and records kept for this connection (see :class:`Limits`).
         self.kept_bytes = 0
         self.kept_records = 0
+        #: Frames the hot path scanned and kept, not decoded yet (they count against the budget).
+        self.waiting_frames = 0
         self.handshaken = False  #: the client's request head was decoded
         self._timers: dict[str, asyncio.TimerHandle] = {}
         #: Where each sender's bytes go (for the write-through hot path), once upstream is connected.
@@ -155,6 +195,8 @@ class TapConnection:
         #: A Close frame, a rejection, an EOF or a reset was seen: the end is near.
         self.closing = False
         self._tasks: list[asyncio.Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open = False  #: the server's 101 was seen (the hot path may start)
 
     def record(self, event: Any, t: float | None = None) -> None:
         self.kept_records += 1
@@ -162,6 +204,36 @@ class TapConnection:
 
     def record_decoded(self, events: list, t: float, chunk: Chunk | None = None) -> None:
         """Record ``chunk`` and what was decoded from it, with the notes and state changes they cause."""
+        out = self._outcome(events)
+        if out or chunk is not None:
+            self.kept_bytes += len(chunk.data) if chunk is not None else 0
+            self.tap.recorder.add_many(self.conn, out, t=t, chunk=chunk)
+
+    def _receive(self, sender: Sender, data: bytes) -> list:
+        """Decode ``data`` from ``sender`` now (after whatever waits to be decoded)."""
+        self.tap.recorder.catch_up()
+        self.sides[sender].scanner = None
+        return self._decode(sender, data)
+
+    def _decode(self, sender: Sender, data: bytes) -> list:
+        try:
+            return self.decoder.receive(sender, data)
+        except Exception as exc:  # the decoder must never stop the relay
+            return [DecodeError(sender, self.decoder.decoder(sender).offset,
+                                Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
+
+    def _eof(self, sender: Sender) -> list:
+        self.tap.recorder.catch_up()
+        return self.decoder.eof(sender)
+
+    def _decode_later(self, sender: Sender, data: bytes, frames: int) -> list:
+        """What the recorder calls, in order, to decode a chunk (of ``frames`` frame starts) the hot path
+        kept undecoded."""
+        self.waiting_frames -= frames
+        return self._outcome(self._decode(sender, data))
+
+    def _outcome(self, events: list) -> list:
+        """``events`` with the redaction notes and state changes they cause (and the tap's own bookkeeping)."""
         out: list[Any] = []
         for event in events:
             if isinstance(event, Handshake) and self.redactors and self.redactors[event.sender].redacted:
@@ -179,10 +251,8 @@ class TapConnection:
                 self.handshaken = True
                 self._cancel_timer("handshake")
             out += self.states.event(event)
-        if out or chunk is not None:
-            self.kept_records += len(out)
-            self.kept_bytes += len(chunk.data) if chunk is not None else 0
-            self.tap.recorder.add_many(self.conn, out, t=t, chunk=chunk)
+        self.kept_records += len(out)
+        return out
 
     # -- letting go ------------------------------------------------------------------
     def _ended(self, sender: Sender) -> None:
@@ -195,6 +265,18 @@ class TapConnection:
         for each in self.sides.values():
             if each.after_end is None:
                 each.after_end = self.limits.after_end
+        if self._loop is not None and not self._on_loop():  # decoded late, on a reader's thread
+            self._loop.call_soon_threadsafe(self._start_linger, sender)
+        else:
+            self._start_linger(sender)
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _start_linger(self, sender: Sender) -> None:
         if "linger" not in self._timers and self.limits.linger is not None and not self.done.is_set():
             self._start_timer("linger", self._linger_budget(), self._linger_over, sender)
 
@@ -240,7 +322,7 @@ class TapConnection:
             side.after_end -= size
         if limits.conn_bytes is not None and self.kept_bytes >= limits.conn_bytes:
             return f"the connection's recording budget of {limits.conn_bytes} bytes was spent"
-        if limits.conn_records is not None and self.kept_records >= limits.conn_records:
+        if limits.conn_records is not None and self.kept_records + self.waiting_frames >= limits.conn_records:
             return f"the connection's recording budget of {limits.conn_records} records was spent"
         return None
 
@@ -258,10 +340,11 @@ class TapConnection:
         return self.states.state[Sender.SERVER] in (ConnState.OPEN, ConnState.CLOSING)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             host, port = self.tap.upstream
             try:
-                self.server_reader, self.server_writer = await asyncio.open_connection(host, port)
+                self.server_reader, self.server_writer = await _open_stream(host, port)
             except OSError as exc:
                 self.record(Note(Sender.SERVER, f"upstream {host}:{port} refused: {exc}", NoteKind.UPSTREAM_REFUSED))
                 self.client_writer.transport.abort()
@@ -279,6 +362,11 @@ class TapConnection:
             if self.limits.handshake_timeout is not None:
                 self._start_timer("handshake", self.limits.handshake_timeout, self._handshake_over)
             self._writers = {Sender.CLIENT: self.server_writer, Sender.SERVER: self.client_writer}
+            for sender, transport in ((Sender.CLIENT, self.client_writer.transport),
+                                      (Sender.SERVER, self.server_writer.transport)):
+                protocol = transport.get_protocol()
+                if isinstance(protocol, _TapStream):
+                    protocol.fast = partial(self._fast, sender)
             queues: dict[str, asyncio.Queue[tuple[float, bytes | _Cut]]] = {
                 sender: asyncio.Queue(QUEUE_CHUNKS) for sender in ("client", "server")}
             self._tasks = [
@@ -304,10 +392,14 @@ class TapConnection:
                    other: asyncio.StreamWriter) -> None:
         """Read from ``sender``, record, decode, queue for the relay."""
         loop = asyncio.get_running_loop()
+        side = self.sides[sender]
         while True:
             try:
+                side.idle = True
                 data = await reader.read(READ_SIZE)
+                side.idle = False
             except (ConnectionError, OSError) as exc:
+                side.idle = False
                 if self.dead:
                     return
                 # A reset ends the connection both ways: pass it on, stop relaying.
@@ -316,7 +408,7 @@ class TapConnection:
                 self.record(Tcp(sender, TcpEvent.RESET, type(exc).__name__), t)
                 for end in (sender, OTHER[sender]):
                     if not self.sides[end].eof and self.sides[end].quiet is None:
-                        self.record_decoded(self.decoder.eof(end), t)
+                        self.record_decoded(self._eof(end), t)
                 _reset(other)
                 self._cancel_others()
                 return
@@ -328,13 +420,12 @@ class TapConnection:
                 self.sides[sender].eof = self.closing = True
                 self.record(Tcp(sender, TcpEvent.EOF), t)
                 if self.sides[sender].quiet is None:
-                    self.record_decoded(self.decoder.eof(sender), t)
+                    self.record_decoded(self._eof(sender), t)
                 self._ended(sender)
                 await self._release(sender, queue, b"", [], when, t, everything=True)
                 await self._put(sender, queue, when, b"")
                 return
             cut, dropped = None, 0
-            side = self.sides[sender]
             budget = side.cut_after
             if budget is not None:
                 if len(data) >= budget:
@@ -360,16 +451,61 @@ class TapConnection:
                 seen = self.redactors[sender].feed(data) if self.redactors else data
                 chunk = Chunk(t, self.conn, sender, side.offset, seen)
                 side.offset += len(data)
-                try:
-                    events = self.decoder.receive(sender, seen)
-                except Exception as exc:  # the decoder must never stop the relay
-                    events = [DecodeError(sender, side.offset,
-                                          Problem(ProblemCode.DECODER_CRASHED, f"decoder crashed: {exc!r}"))]
+                events = self._receive(sender, seen)
                 self.record_decoded(events, t, chunk)
             await self._release(sender, queue, data, events, when, t, everything=cut is not None)
             if cut is not None:
                 await self._put(sender, queue, when, cut)
                 return
+
+    def _fast(self, sender: Sender, data: bytes) -> bool:
+        """The hot path, called by the protocol with bytes just read from ``sender``: relay, record
+        and scan them now, leaving the decoding for later; False leaves them to the pump (the
+        handshake, a Close, a fault, a budget spent, a busy pump, a full socket, or more than the
+        pump reads at once, so that budgets are counted in the same steps)."""
+        side = self.sides[sender]
+        if not side.idle or self.closing or self.dead or side.in_flight or side.held or side.quiet is not None \
+                or side.cut_after is not None or not data or len(data) > READ_SIZE:
+            side.idle = False
+            return False
+        if not self._open:
+            if not self.opened:
+                side.idle = False
+                return False
+            self._open = True
+        faults = self.tap.faults
+        writer = self._writers[sender]
+        transport = writer.transport
+        if (sender in faults.paused or faults.drops.get(sender) or faults.most_delay(sender)
+                or transport.is_closing() or transport.get_write_buffer_size()
+                or self._quiet_reason(sender, len(data)) is not None):
+            side.idle = False
+            return False
+        recorder = self.tap.recorder
+        t = recorder.clock()
+        seen = self.redactors[sender].feed(data) if self.redactors else data
+        chunk = Chunk(t, self.conn, sender, side.offset, seen)
+        side.offset += len(data)
+        side.released = side.offset
+        scanner = side.scanner
+        if scanner is None:  # start scanning where the decoder stands, between two frames
+            recorder.catch_up()
+            if self.decoder.decoder(sender).at_frame_boundary:
+                scanner = side.scanner = FrameScanner()
+        before = scanner.frames if scanner is not None else 0
+        if scanner is not None and scanner.feed(seen):
+            frames = scanner.frames - before
+            self.kept_bytes += len(data)
+            self.waiting_frames += frames
+            waiting = recorder.add_later(self.conn, t, chunk, partial(self._decode_later, sender, seen, frames))
+            if waiting >= CATCH_UP_CHUNKS:
+                recorder.catch_up()
+            elif waiting == 1:
+                asyncio.get_running_loop().call_later(CATCH_UP_AFTER, recorder.catch_up)
+        else:  # a Close (or a stranger): decode it now, it changes what the tap does next
+            self.record_decoded(self._receive(sender, seen), t, chunk)
+        transport.write(data)  # never raises: a lost connection is its own pump's to see
+        return True
 
     async def _release(self, sender: Sender, queue: asyncio.Queue, data: bytes, events: list, when: float,
                        t: float, *, everything: bool) -> None:
@@ -496,7 +632,7 @@ class TapConnection:
         self.record(Tcp(Sender.CLIENT, TcpEvent.RESET, note), t)
         for sender in SENDERS:  # a frame cut in half shows as a truncated frame
             if not self.sides[sender].eof and self.sides[sender].quiet is None:
-                self.record_decoded(self.decoder.eof(sender), t)
+                self.record_decoded(self._eof(sender), t)
         for writer in (self.client_writer, self.server_writer):
             if writer is not None:
                 _reset(writer)
@@ -528,8 +664,13 @@ class Tap:
         self._arrived = asyncio.Event()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        loop = asyncio.get_running_loop()
+
+        def stream() -> _TapStream:  # what asyncio.start_server builds, with the hot path's protocol
+            return _TapStream(asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop), self.accept, loop=loop)
+
         # A deep backlog: a class connecting at once must not wait out SYN retries.
-        self.server = await asyncio.start_server(self.accept, host, port, backlog=BACKLOG, ssl=self.ssl)
+        self.server = await loop.create_server(stream, host, port, backlog=BACKLOG, ssl=self.ssl)
         return self.server.sockets[0].getsockname()[1]
 
     async def accept(self, reader, writer) -> None:

@@ -61,7 +61,7 @@ KINDS: dict[type, RecordKind] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Record(Generic[E]):
     """One event at time ``t`` on connection ``conn``.
 
@@ -88,7 +88,7 @@ class Record(Generic[E]):
             raise AttributeError(f"a {self.kind} record has no attribute {name!r}") from None
 
     def __dir__(self) -> list[str]:
-        own = set(super().__dir__())
+        own = set(object.__dir__(self))  # not super(): slots=True makes a new class
         return sorted(own | {f.name for f in dataclasses.fields(self.event)}
                       | {name for name in dir(type(self.event)) if not name.startswith("_")})
 
@@ -97,7 +97,7 @@ class Record(Generic[E]):
         return f"<Record t={self.t * 1000:.3f} ms conn={self.conn} {self.kind} {self.sender}: {describe(self)}>"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Chunk:
     """Bytes the tap read in one go from ``sender`` at ``t``, at stream ``offset``."""
 
@@ -134,11 +134,6 @@ def describe(record: Record) -> str:
     if isinstance(e, Note):
         return e.text
     return repr(e)
-
-
-ARROWS = {"client": "C → S", "server": "C ← S"}
-#: How each TCP event reads in a table.
-TCP_NAMES = {TcpEvent.CONNECT: "TCP connect", TcpEvent.EOF: "TCP FIN (half-close)", TcpEvent.RESET: "TCP reset"}
 
 
 __all__ = ["ARROWS", "KINDS", "STATES", "TCP_NAMES", "Chunk", "Event", "Note", "Record", "State", "Tcp", "describe"]

@@ -123,6 +123,7 @@ class StreamDecoder:
         self.max_frame = max_frame
         self.state = "head" if http else "frames"
         self.offset = 0
+        self._whole: bytes | None = None
         self.received = 0
         self.undecoded = 0
         self.negotiated: dict[str, DeflateParams] | None = None
@@ -155,6 +156,8 @@ class StreamDecoder:
         if self.state not in ("head", "body", "frames"):
             self.undecoded += len(data)
             return []
+        # Bytes that arrive as one whole frame are kept as they came, not copied (a trace holds them once).
+        self._whole = data if not self._avail() else None
         self._buf += data
         return self._run(eof=False)
 
@@ -164,12 +167,19 @@ class StreamDecoder:
             return []
         return self._run(eof=True)
 
+    @property
+    def at_frame_boundary(self) -> bool:
+        """Between two frames, with nothing buffered: the next byte fed starts a frame."""
+        return self.state == "frames" and not self._avail()
+
     # -- machinery ---------------------------------------------------------------
     def _avail(self) -> int:
         return len(self._buf) - self._pos
 
     def _consume(self, n: int) -> bytes:
-        data = bytes(self._buf[self._pos : self._pos + n])
+        whole, self._whole = self._whole, None
+        data = whole if whole is not None and self._pos == 0 and len(whole) == n == len(self._buf) \
+            else bytes(self._buf[self._pos : self._pos + n])
         self._pos += n
         self.offset += n
         return data
@@ -407,14 +417,13 @@ class StreamDecoder:
             length, header_length, length_bits = int.from_bytes(wire[2:4], "big"), 4, 16
         elif length == 127:
             length, header_length, length_bits = int.from_bytes(wire[2:10], "big"), 10, 64
+        sent: bytes | None = None  # the payload as sent
         if masked:
             key = wire[header_length : header_length + 4]
-            mask: bytes | None = key
             header_length += 4
-            payload = fast_mask(wire[header_length:], key) if length else b""
+            payload = sent = fast_mask(wire[header_length:], key) if length else b""
         else:
-            mask = None
-            payload = wire[header_length:]
+            payload = sent = wire[header_length:]
 
         problems = frame_problems(self.sender, fin=fin, rsv=(rsv1, rsv2, rsv3), opcode=opcode, masked=masked,
                                   length=length, length_bits=length_bits, deflate=self.deflate)
@@ -424,13 +433,20 @@ class StreamDecoder:
             payload, compressed, text = self._messages.data_frame(opcode, fin, rsv1, payload, problems)
         if opcode == 0x8:
             self._messages.closed = True
-        return Frame._lazy(
-            sender=self.sender, offset=offset, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
-            opcode=opcode_name(opcode), opcode_value=opcode, masked=masked, mask=mask, length=length,
-            length_bits=length_bits, wire=wire, payload=payload,
-            compressed=compressed, text=text, close_code=close_code, close_reason=close_reason,
-            problems=tuple(problems),
-        )
+        # Only what the frame cannot work out from ``wire`` later is given (see Frame.__getattr__).
+        values = {"sender": self.sender, "offset": offset, "opcode": opcode_name(opcode), "length": length,
+                  "wire": wire}
+        if payload is not sent:  # inflated
+            values["payload"] = payload
+        if (text is not None) != (opcode == 0x1 and fin):  # else: a one-frame text message's payload decoded, or None
+            values["text"] = text
+        if compressed:
+            values["compressed"] = True
+        if opcode == 0x8:
+            values["close_code"], values["close_reason"] = close_code, close_reason
+        if problems:
+            values["problems"] = tuple(problems)
+        return Frame._lazy(values)
 
 
 class WireDecoder:

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import render
 from .enums import Opcode, Sender
-from .frames import Field
+from .frames import Field, fast_mask
 from .frames import frame_layout as _frame_layout
 from .problems import Problem
 
@@ -101,7 +101,7 @@ class Handshake:
         return render.pre(self.explain())
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Frame:
     """One RFC 6455 §5.2 frame as it crossed the wire.
 
@@ -148,26 +148,49 @@ class Frame:
     problems: tuple[Problem, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
-        # The decoder leaves two fields to be worked out from ``wire`` on first use (a trace
-        # keeps many frames and reads few of them this closely): ``fields``, the header
-        # layout, and ``masked_payload``, the payload bytes as sent. Equality, repr, save
-        # and explain() see the same values as if they had been given.
-        if name == "fields":
-            value: Any = _frame_layout(self.__dict__["wire"])[0]
-        elif name == "masked_payload":
-            wire = self.__dict__["wire"]
-            value = wire[len(wire) - self.__dict__["length"]:]
-        else:
+        # The decoder leaves what ``wire`` already holds to be worked out on first use (a trace
+        # keeps many frames and reads few of them this closely; each byte kept once is memory
+        # saved, each field not set is time saved): the header bits; ``fields``, the header
+        # layout; ``masked_payload`` and ``mask``, the payload and key as sent; ``payload`` when
+        # nothing was inflated (unmasked again); ``text`` of a one-frame text message; the
+        # defaults. Equality, repr, save and explain() see the same values as if they had
+        # been given. (Called only for a field left unset.)
+        if name not in _LAZY:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self.__dict__[name] = value
+        wire = self.wire
+        start = len(wire) - self.length
+        value: Any
+        if name in _BITS:
+            value = bool(wire[_BITS[name][0]] & _BITS[name][1])
+        elif name == "opcode_value":
+            value = wire[0] & 0x0F
+        elif name == "length_bits":
+            value = {126: 16, 127: 64}.get(wire[1] & 0x7F, 7)
+        elif name in _DEFAULTS:
+            value = _DEFAULTS[name]
+        elif name == "text":
+            value = self.payload.decode("utf-8") if self.opcode == "TEXT" and self.fin else None
+        elif name == "fields":
+            value = _frame_layout(wire)[0]
+        elif name == "masked_payload":
+            value = wire[start:]
+        elif name == "mask":
+            value = wire[start - 4 : start] if self.masked else None
+        elif name == "payload":
+            value = fast_mask(wire[start:], wire[start - 4 : start]) if self.masked and self.length else wire[start:]
+        else:
+            raise AssertionError(name)
+        object.__setattr__(self, name, value)
         return value
 
     @classmethod
-    def _lazy(cls, **values: Any) -> Frame:
-        """A frame built without dataclass checks, ``fields`` and ``masked_payload`` left to
-        :meth:`__getattr__` (the decoder's fast path; every other field given)."""
+    def _lazy(cls, values: dict[str, Any]) -> Frame:
+        """A frame built without dataclass checks, the fields :meth:`__getattr__` can work out
+        possibly left out (the decoder's fast path)."""
         frame = object.__new__(cls)
-        frame.__dict__.update(values)
+        setter = object.__setattr__
+        for name, value in values.items():
+            setter(frame, name, value)
         return frame
 
     def __str__(self) -> str:
@@ -188,6 +211,17 @@ class Frame:
     def _repr_html_(self) -> str:
         """The :meth:`explain` table in HTML, one colour per field (for Jupyter)."""
         return render.frame_html(self)
+
+
+#: The header bits a :class:`Frame` reads in ``wire`` (byte, bit), RFC 6455 §5.2.
+_BITS = {"fin": (0, 0x80), "rsv1": (0, 0x40), "rsv2": (0, 0x20), "rsv3": (0, 0x10), "masked": (1, 0x80)}
+#: Fields left at their default unless given.
+_DEFAULTS: dict[str, Any] = {"compressed": False, "close_code": None, "close_reason": None, "problems": ()}
+#: The fields a :class:`Frame` may leave to be worked out from its ``wire`` (see ``Frame.__getattr__``): all
+#: but ``sender``, ``offset``, ``opcode``, ``length`` and ``wire``. ``text`` left unset is the payload
+#: decoded for a one-frame text message, else None.
+_LAZY = frozenset({*_BITS, *_DEFAULTS, "opcode_value", "length_bits", "fields", "masked_payload", "mask", "payload",
+                   "text"})
 
 
 @dataclasses.dataclass(frozen=True)
