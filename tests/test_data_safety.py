@@ -39,10 +39,16 @@ def test_failed_save_leaves_the_old_file_whole_and_no_temp_file(tmp_path, monkey
 
     from wslab.capture import export
 
-    def broken(trace):  # fails part-way, like Ctrl-C in the middle of a save
-        raise KeyboardInterrupt
+    calls = []
+    plain = export.plain
 
-    monkeypatch.setattr(export, "to_json", broken)
+    def broken(value):  # fails part-way, some records written, like Ctrl-C in the middle of a save
+        calls.append(value)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return plain(value)
+
+    monkeypatch.setattr(export, "plain", broken)
     with pytest.raises(KeyboardInterrupt):
         note_trace("bad").save(path)
     assert path.read_bytes() == before

@@ -107,7 +107,7 @@ def test_notes_have_kinds():
     assert all(isinstance(r.event, Note) for r in lab.trace if r.kind == "note")
 
 
-def test_json_version_2_keeps_codes_and_kinds(tmp_path):
+def test_json_keeps_codes_and_kinds(tmp_path):
     with Lab("echo") as lab:
         with lab.raw() as raw:
             raw.handshake()
@@ -118,7 +118,7 @@ def test_json_version_2_keeps_codes_and_kinds(tmp_path):
     trace = lab.trace
     trace.save(tmp_path / "t.json")
     data = json.loads((tmp_path / "t.json").read_text())
-    assert data["wslab_trace"] == 2
+    assert data["wslab_trace"] == 3
     again = load(tmp_path / "t.json")
     assert again == trace
     frame = next(r for r in again.frames if r.problems)

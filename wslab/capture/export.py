@@ -1,4 +1,4 @@
-"""Saving and loading traces as JSON (versioned: version 2 now; version-1 files still load)."""
+"""Saving and loading traces as JSON (versioned: version 3 now; version-1 and 2 files still load)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ def to_json(trace: Trace) -> dict[str, Any]:
             "chunks": [plain(c) for c in trace.chunks]}
 
 
+def _write_json(trace: Trace, f: IO[str]) -> None:
+    """:func:`to_json`'s document, written an item at a time (each with the C encoder: json.dump's
+    pure-Python one is ten times slower, and one big string would double the memory)."""
+    dumps = functools.partial(json.dumps, ensure_ascii=True)
+    f.write(f'{{"wslab_trace": {VERSION}, "started": {dumps(trace.started)}, "records": [')
+    for i, r in enumerate(trace.records):
+        f.write(("," if i else "") + dumps({"t": r.t, "conn": r.conn, "event": plain(r.event)}))
+    f.write('], "chunks": [')
+    for i, c in enumerate(trace.chunks):
+        f.write(("," if i else "") + dumps(plain(c)))
+    f.write("]}")
+
+
 def save(trace: Trace, path: str | os.PathLike[str]) -> None:
     """Write ``trace`` to a JSON file; :func:`load` reads it back.
 
@@ -36,7 +49,7 @@ def save(trace: Trace, path: str | os.PathLike[str]) -> None:
     and then replaces ``path`` in one step, so an interrupted save leaves the old file
     whole. Any text saves, lone surrogates included (JSON ``\\udcff`` escapes).
     """
-    write_atomic(path, lambda f: json.dump(to_json(trace), f, ensure_ascii=True))
+    write_atomic(path, lambda f: _write_json(trace, f))
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[str]], Any]) -> None:
@@ -59,18 +72,32 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[str]], Any]) 
 
 
 #: The version of the JSON format written by :meth:`Trace.to_json`. Version 2 gives
-#: problems their code and rule, and notes their kind; version-1 files still load.
-VERSION = 2
+#: problems their code and rule, and notes their kind; version 3 leaves out of a frame
+#: what its ``wire`` holds (``fields``, ``masked_payload``, ``mask``). Older files still load.
+VERSION = 3
+#: Frame fields worked out from ``wire`` when loaded, so not saved.
+_FRAME_DERIVED = frozenset({"fields", "masked_payload", "mask"})
+
+
+@functools.cache
+def _saved_fields(cls: type) -> tuple[str, ...] | None:
+    """The names of the fields saved of dataclass ``cls`` (None: not a dataclass)."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls) if not (cls is Frame and f.name in _FRAME_DERIVED))
 
 TYPES = {cls.__name__: cls for cls in (Handshake, Frame, DecodeError, AcceptCheck, Field, Tcp, State, Note, Chunk)}
 
 
 def plain(value: Any) -> Any:
+    kind: type = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, Problem):
         return {"type": "Problem", "code": value.code.value, "rule": value.rule, "text": value.text}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"type": type(value).__name__, **fields}
+    names = _saved_fields(kind)
+    if names is not None:
+        return {"type": kind.__name__, **{name: plain(getattr(value, name)) for name in names}}
     if isinstance(value, bytes):
         return {"hex": value.hex()}
     if isinstance(value, (tuple, list)):
@@ -107,6 +134,8 @@ def _unplain(value: Any, legacy: bool = False) -> Any:
                 fields[name] = enum(fields[name])
         if legacy:
             fields = _upgrade_v1(cls, fields)
+        if cls is Frame and "fields" not in fields:  # version 3: worked out from the wire when read
+            return Frame._lazy(fields)
         return cls(**fields)
     if isinstance(value, list):
         return tuple(_unplain(v, legacy) for v in value)
@@ -127,7 +156,7 @@ def _upgrade_v1(cls: type, fields: dict[str, Any]) -> dict[str, Any]:
 def from_json(data: dict[str, Any]) -> Trace:
     """Rebuild a trace from :meth:`Trace.to_json` data (version 1 or 2)."""
     version = data.get("wslab_trace") if isinstance(data, dict) else None
-    if version not in (1, VERSION):
+    if version not in (1, 2, VERSION):
         raise ValueError(f"not a wslab trace (missing 'wslab_trace': {VERSION})")
     legacy = version == 1
     from .trace import Trace  # the Trace class sits above its records and their JSON

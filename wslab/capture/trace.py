@@ -40,6 +40,16 @@ if TYPE_CHECKING:  # only for annotations: importing them here would load matplo
 
 
 
+#: Rows a trace's HTML table shows at most: the first and the last half (like pandas' ``display.max_rows``).
+HTML_ROWS = 200
+
+
+def _row(r: Record) -> tuple[str, str, str, str, str]:
+    """(time, conn, direction, kind, description) strings for one record."""
+    return (f"{r.t * 1000:9.3f}", str(r.conn), ARROWS.get(r.sender, r.sender) if r.kind != "state" else r.sender,
+            r.kind, describe(r))
+
+
 class Trace(Sequence[Record]):
     """An immutable, time-ordered sequence of records, with the chunks behind them (views are computed once).
 
@@ -145,8 +155,7 @@ class Trace(Sequence[Record]):
     # -- tables and records -------------------------------------------------
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """(time, conn, direction, kind, description) strings, one per record."""
-        return [(f"{r.t * 1000:9.3f}", str(r.conn), ARROWS.get(r.sender, r.sender) if r.kind != "state" else r.sender,
-                 r.kind, describe(r)) for r in self.records]
+        return [_row(r) for r in self.records]
 
     def table(self, *, states: bool = False) -> str:
         """A plain-text table (``states=True`` includes state changes)."""
@@ -168,9 +177,16 @@ class Trace(Sequence[Record]):
         colours = {"frame": "#e8f0fe", "handshake": "#e6f4ea", "error": "#fce8e6", "tcp": "#f1f3f4",
                    "state": "#fff8e1", "note": "#fff8e1"}
         body = []
-        for (t, conn, direction, kind, what), r in zip(self.rows(), self.records, strict=False):
-            if r.kind == "state":
+        shown: list[Record | None] = [r for r in self.records if r.kind != "state"]
+        hidden = len(shown) - HTML_ROWS
+        if hidden > 0:  # a notebook cell stays light; the text table has every row
+            shown = [*shown[: HTML_ROWS // 2], None, *shown[-(HTML_ROWS // 2):]]
+        for r in shown:
+            if r is None:
+                body.append(f'<tr><td colspan="5" style="text-align:center">… {hidden:,} more rows not shown: '
+                            "<code>print(trace.table())</code> shows them all …</td></tr>")
                 continue
+            t, conn, direction, kind, what = _row(r)
             rejected = r.kind == "handshake" and r.status not in (None, 101)  # a refused handshake (§4.4)
             bad = r.kind == "error" or bool(getattr(r.event, "problems", ())) or rejected
             colour = "#fce8e6" if bad else colours[kind]
