@@ -20,9 +20,9 @@ from websockets.sync.client import connect
 import wslab
 
 
-def start(*options: str) -> tuple[Process, int]:
+def start(*options: str, env: dict[str, str] | None = None) -> tuple[Process, int]:
     server = Process([sys.executable, "-m", "wslab", "serve", "--port", "0", *options],
-                     env={"JUPYTERHUB_SERVICE_PREFIX": "", "WSLAB_BROWSER_URL": ""})
+                     env=env or {"JUPYTERHUB_SERVICE_PREFIX": "", "WSLAB_BROWSER_URL": ""})
     match = server.wait_for_line(r"^wslab \w+ server: ws://[\d.]+:(\d+)/", timeout=scaled(20))
     server.wait_for_line(r"^origins allowed", timeout=scaled(10))
     return server, int(match[1])
@@ -32,8 +32,8 @@ def start(*options: str) -> tuple[Process, int]:
 def serve():
     started: list[Process] = []
 
-    def run(*options: str) -> tuple[Process, int]:
-        server, port = start(*options)
+    def run(*options: str, env: dict[str, str] | None = None) -> tuple[Process, int]:
+        server, port = start(*options, env=env)
         started.append(server)
         return server, port
 
@@ -57,6 +57,27 @@ def test_origin_is_checked_by_default(serve):
         say(port, "evil", origin="https://evil.example")
     assert refused.value.response.status_code == 403
     assert server.interrupt(timeout=scaled(10)) == 0
+
+
+def status_of(port: int, headers: str) -> bytes:
+    """The status line the server answers a handshake with these extra ``headers`` (raw, as a proxy sends them)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     + headers.encode() + b"\r\n")
+        return sock.recv(4096).split(b"\r\n", 1)[0]
+
+
+def test_behind_a_hub_the_hubs_origin_gets_in_and_other_sites_do_not(serve):
+    # jupyter-server-proxy passes the browser's Host and Origin on (tests/test_server_proxy.py checks it):
+    # the page, on the hub's origin, asks for the hub's host; a page from another site cannot.
+    _, port = serve(env={"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "WSLAB_BROWSER_URL": ""})
+    hub = "Host: hub.example:8000\r\n"
+    assert status_of(port, hub + "Origin: http://hub.example:8000\r\n") == b"HTTP/1.1 101 Switching Protocols"
+    assert status_of(port, hub + "Origin: https://evil.example\r\n") == b"HTTP/1.1 403 Forbidden"
+    forwarded = f"Host: 127.0.0.1:{port}\r\nX-Forwarded-Host: hub.example\r\n"
+    assert status_of(port, forwarded + "Origin: https://hub.example\r\n") == b"HTTP/1.1 101 Switching Protocols"
+    assert status_of(port, forwarded + "Origin: https://evil.example\r\n") == b"HTTP/1.1 403 Forbidden"
 
 
 def test_allow_origin_widens_it(serve):
@@ -91,7 +112,10 @@ def test_a_reader_that_never_reads_is_closed_and_the_others_go_on(serve):
         for _ in range(1500):  # 12 MB broadcast to the slow reader too
             ws.send(big)
             assert ws.recv(timeout=scaled(10)) == big
-    # The server closed it (1008): what it sent before, then its Close, then the end of TCP.
+    # The server closed it (1008): what it sent before, then its Close, then the end of TCP. Now read
+    # at full speed (a 4 KiB receive buffer clamps the window: megabytes would take minutes).
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    slow.setsockopt(socket.IPPROTO_TCP, socket.TCP_WINDOW_CLAMP, 4 << 20)
     slow.settimeout(scaled(20))
     received = bytearray()
     how = "EOF"

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from . import browser, handlers
 from ._runtime.printer import LinePrinter
+from ._runtime.server import same_origin
 from .browser import NoBrowserURL
 from .capture.records import Record, describe
 from .lab import Lab
@@ -96,8 +97,8 @@ def serve(args: argparse.Namespace) -> int:
     port = args.port or free_port(args.host)
     origins = allowed_origins(port, args.allow_origin)
     lab = Lab(handler, port=port, host=args.host, ping_interval=args.ping_interval,
-              ping_timeout=args.ping_interval, origins=origins, max_records=args.keep, record_to=args.save,
-              close_timeout=1)
+              ping_timeout=args.ping_interval, max_records=args.keep, record_to=args.save, close_timeout=1,
+              process_request=None if origins is None else same_origin(origins))
     lab.recorder.listeners.append(show)
     # Ctrl-C sets an event rather than raising wherever the main thread happens to be (inside a
     # lock, say), so stopping always finds the printer and the lab in one piece.
@@ -119,7 +120,8 @@ def serve(args: argparse.Namespace) -> int:
             printer.say("origins allowed: any (a page from any site can join)")
         else:
             extra = "".join(", " + o for o in args.allow_origin)
-            printer.say(f"origins allowed: this page's, clients that send no Origin{extra} "
+            printer.say(f"origins allowed: this page's (also through a proxy such as JupyterHub's), clients "
+                        f"that send no Origin{extra} "
                         "(--allow-origin ORIGIN for more, '*' for any)")
         if args.save:
             printer.say(f"every record is saved to {args.save} (wslab.load() reads it)")
@@ -148,12 +150,13 @@ def free_port(host: str) -> int:
 
 
 def allowed_origins(port: int, extra: list[str]) -> list[Any] | None:
-    """websockets' ``origins`` for a classroom server on ``port``: its own page (any host name it is reached
-    by, this port), clients that send no Origin (not browsers), and ``extra``; None (any) with ``'*'``.
-    Behind JupyterHub or Binder the page comes from the hub's origin: that one is added too."""
+    """The origins a classroom server on ``port`` lets in besides its own page's (which
+    :func:`~wslab._runtime.server.same_origin` recognises by the request's ``Host``, behind a
+    proxy too): any host name on this port, the origin of ``WSLAB_BROWSER_URL`` when it names
+    one, and ``extra``; None (any) with ``'*'``."""
     if "*" in extra:
         return None
-    origins: list[Any] = [re.compile(rf"https?://[^/]+:{port}"), None, *extra]
+    origins: list[Any] = [re.compile(rf"https?://[^/]+:{port}"), *extra]
     try:
         elsewhere = browser.browser_url(port, "/")
     except NoBrowserURL:
@@ -161,8 +164,6 @@ def allowed_origins(port: int, extra: list[str]) -> list[Any] | None:
     parts = urlsplit(elsewhere)
     if parts.scheme and parts.netloc:
         origins.append(f"{parts.scheme}://{parts.netloc}")
-    elif os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):  # a path on the hub's own origin, unknown here
-        origins.append(re.compile(r"https?://.+"))
     return origins
 
 

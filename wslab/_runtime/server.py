@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import re
 import socket
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets.asyncio.server
 import websockets.sync.server
@@ -48,6 +50,34 @@ def require_version_13(connection: Any, request: Any) -> Any:
     response.headers["Sec-WebSocket-Version"] = "13"
     response.headers["Upgrade"] = "websocket"  # RFC 9110 §15.5.22: a 426 MUST carry Upgrade
     return response
+
+
+def same_origin(allowed: Sequence[str | re.Pattern[str]] = ()) -> Callable[[Any, Any], Any]:
+    """``process_request`` hook: refuse (403) a browser page from another site.
+
+    A browser names the page's origin in ``Origin`` (RFC 6455 §4.1 item 8, §10.2) and a page
+    cannot set it. Accepted: requests without ``Origin`` (not browsers); an origin whose host
+    is the ``Host`` the request was sent to, or the ``X-Forwarded-Host`` of a proxy in front
+    (so a page served through JupyterHub's or Binder's proxy, on the hub's origin, gets in);
+    and the origins in ``allowed`` (strings, or patterns matched in full).
+    """
+    exact = {item.rstrip("/").lower() for item in allowed if isinstance(item, str)}
+    patterns = [item for item in allowed if not isinstance(item, str)]
+
+    def check(connection: Any, request: Any) -> Any:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None
+        origin = origin.strip()
+        hosts = {value.split(",")[0].strip().lower() for name in ("Host", "X-Forwarded-Host")
+                 for value in request.headers.get_all(name)}
+        if (urlsplit(origin).netloc.lower() in hosts or origin.rstrip("/").lower() in exact
+                or any(pattern.fullmatch(origin) for pattern in patterns)):
+            return None
+        return connection.respond(403, f"Failed to open a WebSocket connection: a page from {origin} may not "
+                                       "connect to this server (start it with --allow-origin to let it).\n")
+
+    return check
 
 
 def chain(*hooks: Callable[..., Any] | None) -> Callable[..., Any]:
