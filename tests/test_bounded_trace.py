@@ -66,3 +66,13 @@ def test_default_budget_leaves_a_normal_trace_whole():
         chat(lab, 50)
     assert not [r for r in lab.trace if r.kind == "note" and r.event.kind is NoteKind.NOT_RECORDED]
     assert lab.recorder.dropped_records == 0
+
+
+def test_small_chunks_are_bounded_by_count_too():
+    # 20-byte chunks: a bytes budget alone would keep millions of them (each ~150 B of objects).
+    with Lab("echo", max_records=200) as lab:
+        chat(lab, 300)
+    assert len(lab.trace.chunks) <= 200
+    assert lab.recorder.dropped_bytes > 0
+    assert lab.trace.chunks[0].data.startswith(b"GET ")  # the start is kept, and the end:
+    assert lab.trace.chunks[-1].sender == "server" and lab.trace.chunks[-1].data[:1] == b"\x88"

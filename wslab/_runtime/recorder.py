@@ -170,16 +170,22 @@ class Recorder:
             self.dropped_frames += type(gone.event) is Frame
 
     def _keep_chunk(self, chunk: Chunk) -> None:
+        # Bytes and count both bound the chunks: a million 20-byte chunks are 20 MB of wire, but
+        # with their objects ~150 MB of memory; no more chunks are kept than records.
         cap = self.max_bytes
+        count = self.max_records
         size = len(chunk.data)
-        if cap is None or (not self._chunks_head_closed and self._head_bytes + size <= cap // 2):
+        if (cap is None or self._head_bytes + size <= cap // 2) and (
+                count is None or len(self._head_chunks) < (count + 1) // 2) and not self._chunks_head_closed:
             self._head_chunks.append(chunk)
             self._head_bytes += size
             return
         self._chunks_head_closed = True
         self._tail_chunks.append(chunk)
         self._tail_bytes += size
-        while self._tail_bytes > cap - cap // 2 and len(self._tail_chunks) > 1:
+        tail = self._tail_chunks
+        while len(tail) > 1 and ((cap is not None and self._tail_bytes > cap - cap // 2)
+                                 or (count is not None and len(tail) > count // 2)):
             gone = self._tail_chunks.popleft()
             self._tail_bytes -= len(gone.data)
             self.dropped_bytes += len(gone.data)
