@@ -118,3 +118,93 @@ def test_a_trace_table_in_html_shows_its_first_and_last_rows_and_says_how_many_i
     shown = sum(r.kind != "state" for r in lab.trace)
     assert f"{shown - 200:,} more rows not shown" in html
     assert "m0" in html and "m299" in html and "m150" not in html
+
+
+def test_a_reader_decoding_on_its_thread_keeps_the_loop_from_decoding_ahead_of_it(monkeypatch):
+    # A reader (lab.trace, lab.watch()) catches up on its own thread; meanwhile the tap reads a Close,
+    # which it decodes at once. It must wait for the reader: one decoder, fed in order.
+    from wslab._runtime import tap as tap_module
+
+    decode_later = tap_module.TapConnection._decode_later
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(self, sender, data, frames):
+        if threading.current_thread().name == "reader":
+            entered.set()
+            release.wait(scaled(10))
+        return decode_later(self, sender, data, frames)
+
+    monkeypatch.setattr(tap_module.TapConnection, "_decode_later", slow)
+    with Lab("echo") as lab, lab.raw() as raw:
+        raw.handshake()
+        connection = lab.tap.active()[0]
+        raw.send_frame("PONG", "hello", mask=MASK)  # no reply: the hot path keeps it undecoded
+        wait_until(lambda: lab.recorder.waiting == 1)
+        reader = threading.Thread(target=lambda: len(lab.recorder), name="reader")
+        reader.start()
+        assert entered.wait(scaled(10))
+        before = connection.sides[Sender.CLIENT].offset
+        raw.send_close(1000)
+        wait_until(lambda: connection.sides[Sender.CLIENT].offset > before)  # the tap has the Close
+        release.set()
+        reader.join(scaled(10))
+        raw.read_close()
+    frames = [(r.offset, r.opcode) for r in lab.trace.frames if r.sender == "client"]
+    assert [opcode for _, opcode in frames] == ["PONG", "CLOSE"]
+    assert frames == sorted(frames) and not [r for r in lab.trace if r.kind == "error"]
+
+
+def test_a_full_disk_while_catching_up_loses_no_chunk_and_raises_nothing():
+    import io
+    import time
+    import warnings
+
+    from wslab._runtime.recorder import Recorder
+    from wslab.capture.records import Chunk
+
+    class Full(io.StringIO):
+        def write(self, text):
+            if self.getvalue():
+                raise OSError(28, "No space left on device")
+            return super().write(text)
+
+    recorder = Recorder(time.monotonic, sink=Full())  # the header line fits, nothing more
+    for i in range(3):
+        recorder.add_later(1, 0.0, Chunk(0.0, 1, Sender.CLIENT, 2 * i, b"\x81\x00"), lambda: [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recorder.catch_up()
+    assert recorder.waiting == 0 and len(recorder.chunks) == 3
+    assert recorder.sink is None and any("writing the trace to disk failed" in str(w.message) for w in caught)
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_reading_saving_and_comparing_a_trace_brings_back_no_memory(tmp_path):
+    import wslab
+
+    def stored(frame, name: str) -> bool:
+        try:
+            getattr(type(frame), name).__get__(frame, type(frame))  # the slot itself, not __getattr__
+        except AttributeError:
+            return False
+        return True
+
+    with Lab("echo") as lab, lab.connect_sync() as ws:
+        ws.send("Hello Server")
+        ws.recv(timeout=scaled(10))
+    trace = lab.trace
+    trace.save(tmp_path / "t.json")
+    assert wslab.load(tmp_path / "t.json") == trace
+    trace.table()
+    reply = next(r.event for r in trace.frames if r.sender == "server" and r.opcode == "TEXT")
+    assert reply.text and reply.payload and reply.fields and reply.mask is None  # all there when read...
+    for name in ("fields", "masked_payload", "mask", "payload", "text"):
+        assert not stored(reply, name), name  # ... and none of them kept

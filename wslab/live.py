@@ -100,7 +100,7 @@ class LiveView(anywidget.AnyWidget):
         self._worker.start()
 
     # -- the worker ----------------------------------------------------------
-    def _poke(self, record: Record) -> None:  # called on the lab's loop thread: keep it cheap
+    def _poke(self, record: Record) -> None:  # called on whichever thread records (or reads): keep it cheap
         self._poked.set()
 
     def _run(self) -> None:

@@ -14,7 +14,8 @@ from typing import IO, Any
 from ..capture import export
 from ..capture.records import Chunk, Note, Record
 from ..protocol.enums import NoteKind, Sender
-from ..protocol.events import Frame
+from ..protocol.events import DecodeError, Frame
+from ..protocol.problems import Problem, ProblemCode
 
 #: What a lab keeps by default: safe for a notebook kernel (~100 MB at worst); the start
 #: and the most recent part are kept, and the trace says how much was counted, not kept.
@@ -102,7 +103,11 @@ class Recorder:
             return len(self._pending)
 
     def catch_up(self) -> None:
-        """Decode and keep every chunk :meth:`add_later` left waiting (then tell the listeners)."""
+        """Decode and keep every chunk :meth:`add_later` left waiting (then tell the listeners).
+
+        Whoever decodes holds the lock, and a chunk leaves the queue only once decoded: so a
+        caller that finds the queue empty knows no other thread is still feeding a decoder
+        (the tap then decodes its next chunk itself, in order)."""
         if not self._pending:
             return
         with self.changed:
@@ -113,14 +118,21 @@ class Recorder:
     def _catch_up_locked(self) -> list[Record]:
         told: list[Record] = []
         pending = self._pending
-        keep, keep_chunk, sink = self._keep, self._keep_chunk, self.sink
+        keep, keep_chunk = self._keep, self._keep_chunk
         while pending:
-            conn, t, chunk, decode = pending.popleft()
-            records = [Record(t, conn, event) for event in decode()]
+            conn, t, chunk, decode = pending[0]
+            try:
+                events = decode()
+            except Exception as exc:  # a decoding bug must lose no chunk, and never stop the relay
+                events = [DecodeError(chunk.sender, chunk.offset,
+                                      Problem(ProblemCode.DECODER_CRASHED, f"decoding this chunk failed: {exc!r}"))]
+            finally:
+                pending.popleft()
+            records = [Record(t, conn, event) for event in events]
             keep_chunk(chunk)
             for record in records:
                 keep(record)
-            if sink is not None:
+            if self.sink is not None:
                 self._write(records, chunk)
             told += records
         self.added += len(told)

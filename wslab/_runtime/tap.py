@@ -478,6 +478,7 @@ class TapConnection:
         transport = writer.transport
         if (sender in faults.paused or faults.drops.get(sender) or faults.most_delay(sender)
                 or transport.is_closing() or transport.get_write_buffer_size()
+                or (sender is Sender.SERVER and self.tap.ssl is not None)  # TLS hides its TCP buffer: the pump drains
                 or self._quiet_reason(sender, len(data)) is not None):
             side.idle = False
             return False

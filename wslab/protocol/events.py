@@ -154,7 +154,9 @@ class Frame:
         # layout; ``masked_payload`` and ``mask``, the payload and key as sent; ``payload`` when
         # nothing was inflated (unmasked again); ``text`` of a one-frame text message; the
         # defaults. Equality, repr, save and explain() see the same values as if they had
-        # been given. (Called only for a field left unset.)
+        # been given. (Called only for a field left unset. Only flags and small numbers are then
+        # stored: bytes, text and the layout are worked out again each time, so that reading a
+        # trace, saving it or comparing it does not bring back the memory left out.)
         if name not in _LAZY:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         wire = self.wire
@@ -180,7 +182,8 @@ class Frame:
             value = fast_mask(wire[start:], wire[start - 4 : start]) if self.masked and self.length else wire[start:]
         else:
             raise AssertionError(name)
-        object.__setattr__(self, name, value)
+        if name in _KEPT:
+            object.__setattr__(self, name, value)
         return value
 
     @classmethod
@@ -222,6 +225,8 @@ _DEFAULTS: dict[str, Any] = {"compressed": False, "close_code": None, "close_rea
 #: decoded for a one-frame text message, else None.
 _LAZY = frozenset({*_BITS, *_DEFAULTS, "opcode_value", "length_bits", "fields", "masked_payload", "mask", "payload",
                    "text"})
+#: Lazy fields stored once worked out (they cost nothing more: shared flags, small numbers, None).
+_KEPT = frozenset({*_BITS, *_DEFAULTS, "opcode_value", "length_bits"})
 
 
 @dataclasses.dataclass(frozen=True)
