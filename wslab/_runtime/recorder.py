@@ -68,8 +68,9 @@ class Recorder:
         self._flushed = 0.0
         #: Chunks ever handed over with :meth:`add_later` (how often the tap's hot path ran).
         self.deferred = 0
-        #: Chunks whose records are still to be decoded: (conn, t, chunk, decode).
-        self._pending: collections.deque[tuple[int, float, Chunk, Callable[[], list[Any]]]] = collections.deque()
+        #: Chunks whose records are still to be decoded: (conn, t, chunk, decode, its arguments).
+        self._pending: collections.deque[tuple[int, float, Chunk, Callable[..., list[Any]], tuple[Any, ...]]] = (
+            collections.deque())
         if sink is not None:
             sink.write(export.jsonl_header(started) + "\n")
 
@@ -92,14 +93,15 @@ class Recorder:
         """Chunks handed over with :meth:`add_later` and not decoded yet."""
         return len(self._pending)
 
-    def add_later(self, conn: int, t: float, chunk: Chunk, decode: Callable[[], list[Any]]) -> int:
-        """Keep ``chunk``, read at ``t``, with the events ``decode()`` will return: called, in order,
+    def add_later(self, conn: int, t: float, chunk: Chunk, decode: Callable[..., list[Any]], *args: Any) -> int:
+        """Keep ``chunk``, read at ``t``, with the events ``decode(*args)`` will return: called, in order,
         before the next record is added or anything is read. Returns how many chunks wait so."""
         with self.changed:
             self.deferred += 1
-            self._pending.append((conn, t, chunk, decode))
+            self._pending.append((conn, t, chunk, decode, args))
             self.last_change = time.monotonic()
-            self.changed.notify_all()
+            if getattr(self.changed, "_waiters", True):  # the hot path: skip notify_all() when nobody waits
+                self.changed.notify_all()
             return len(self._pending)
 
     def catch_up(self) -> None:
@@ -120,9 +122,9 @@ class Recorder:
         pending = self._pending
         keep, keep_chunk = self._keep, self._keep_chunk
         while pending:
-            conn, t, chunk, decode = pending[0]
+            conn, t, chunk, decode, args = pending[0]
             try:
-                events = decode()
+                events = decode(*args)
             except Exception as exc:  # a decoding bug must lose no chunk, and never stop the relay
                 events = [DecodeError(chunk.sender, chunk.offset,
                                       Problem(ProblemCode.DECODER_CRASHED, f"decoding this chunk failed: {exc!r}"))]

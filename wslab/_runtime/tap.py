@@ -474,17 +474,22 @@ class TapConnection:
                 return False
             self._open = True
         faults = self.tap.faults
-        writer = self._writers[sender]
-        transport = writer.transport
-        if (sender in faults.paused or faults.drops.get(sender) or faults.most_delay(sender)
-                or transport.is_closing() or transport.get_write_buffer_size()
-                or (sender is Sender.SERVER and self.tap.ssl is not None)  # TLS hides its TCP buffer: the pump drains
-                or self._quiet_reason(sender, len(data)) is not None):
+        transport = self._writers[sender].transport
+        limits = self.limits
+        spent = (limits.conn_bytes is not None and self.kept_bytes >= limits.conn_bytes) or (
+            limits.conn_records is not None and self.kept_records + self.waiting_frames >= limits.conn_records)
+        if (spent or transport.is_closing() or transport.get_write_buffer_size()
+                or ((faults.paused or faults.drops or faults.latency or faults.jitter)  # a fault: the pump applies it
+                    and (sender in faults.paused or faults.drops.get(sender) or faults.most_delay(sender)))
+                or (sender is Sender.SERVER and self.tap.ssl is not None)):  # TLS hides its TCP buffer: the pump drains
             side.idle = False
             return False
         recorder = self.tap.recorder
         t = recorder.clock()
-        seen = self.redactors[sender].feed(data) if self.redactors else data
+        # Relay first, record after: the peer gets on with the bytes while the tap takes note of them.
+        transport.write(data)  # never raises: a lost connection is its own pump's to see
+        redactor = self.redactors[sender] if self.redactors else None
+        seen = data if redactor is None or redactor.done else redactor.feed(data)
         chunk = Chunk(t, self.conn, sender, side.offset, seen)
         side.offset += len(data)
         side.released = side.offset
@@ -498,14 +503,13 @@ class TapConnection:
             frames = scanner.frames - before
             self.kept_bytes += len(data)
             self.waiting_frames += frames
-            waiting = recorder.add_later(self.conn, t, chunk, partial(self._decode_later, sender, seen, frames))
+            waiting = recorder.add_later(self.conn, t, chunk, self._decode_later, sender, seen, frames)
             if waiting >= CATCH_UP_CHUNKS:
                 recorder.catch_up()
             elif waiting == 1:
                 asyncio.get_running_loop().call_later(CATCH_UP_AFTER, recorder.catch_up)
         else:  # a Close (or a stranger): decode it now, it changes what the tap does next
             self.record_decoded(self._receive(sender, seen), t, chunk)
-        transport.write(data)  # never raises: a lost connection is its own pump's to see
         return True
 
     async def _release(self, sender: Sender, queue: asyncio.Queue, data: bytes, events: list, when: float,
