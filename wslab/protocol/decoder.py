@@ -178,8 +178,11 @@ class StreamDecoder:
 
     def _consume(self, n: int) -> bytes:
         whole, self._whole = self._whole, None
-        data = whole if whole is not None and self._pos == 0 and len(whole) == n == len(self._buf) \
-            else bytes(self._buf[self._pos : self._pos + n])
+        if whole is not None and self._pos == 0 and len(whole) == n == len(self._buf):
+            data = whole
+        else:
+            with memoryview(self._buf) as view:  # one copy, not two (a bytearray slice is a copy too)
+                data = bytes(view[self._pos : self._pos + n])
         self._pos += n
         self.offset += n
         return data
