@@ -50,6 +50,13 @@ class Faults:
                 self._changed, self._loop = asyncio.Event(), loop
             await self._changed.wait()
 
+    def hold(self, sender: str) -> bool:
+        """Whether a fault is in effect for ``sender``'s bytes: paused, delayed, or frames dropped (checked
+        on every chunk: with no fault at all it answers from four empty containers)."""
+        if not (self.paused or self.drops or self.latency or self.jitter):
+            return False
+        return sender in self.paused or bool(self.drops.get(sender)) or self.most_delay(sender) > 0
+
     def most_delay(self, sender: str) -> float:
         """The longest :meth:`delay` can be for ``sender`` (latency plus all the jitter), drawing no random number."""
         return self.latency.get(sender, 0.0) + self.jitter.get(sender, 0.0)

@@ -98,10 +98,9 @@ STREAM_LIMIT = 2**16
 async def _open_stream(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """``asyncio.open_connection``, with the hot path's protocol."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop)
-    protocol = _TapStream(reader, loop=loop)
+    protocol = _TapStream.new(loop)
     transport, _ = await loop.create_connection(lambda: protocol, host, port)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+    return protocol.reader, asyncio.StreamWriter(transport, protocol, protocol.reader, loop)
 
 
 class _Cut:
@@ -147,6 +146,15 @@ class _TapStream(asyncio.StreamReaderProtocol):
     """A stream protocol whose bytes are offered to the tap's hot path before its StreamReader."""
 
     fast: Callable[[bytes], bool] | None = None
+    reader: asyncio.StreamReader
+
+    @classmethod
+    def new(cls, loop: asyncio.AbstractEventLoop, connected: Callable | None = None) -> _TapStream:
+        """A protocol and its StreamReader, as ``asyncio.start_server`` and ``open_connection`` build them."""
+        reader = asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop)
+        protocol = cls(reader, connected, loop=loop)
+        protocol.reader = reader
+        return protocol
 
     def data_received(self, data: bytes) -> None:
         fast = self.fast
@@ -195,7 +203,6 @@ class TapConnection:
         #: A Close frame, a rejection, an EOF or a reset was seen: the end is near.
         self.closing = False
         self._tasks: list[asyncio.Task] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._open = False  #: the server's 101 was seen (the hot path may start)
 
     def record(self, event: Any, t: float | None = None) -> None:
@@ -265,18 +272,7 @@ class TapConnection:
         for each in self.sides.values():
             if each.after_end is None:
                 each.after_end = self.limits.after_end
-        if self._loop is not None and not self._on_loop():  # decoded late, on a reader's thread
-            self._loop.call_soon_threadsafe(self._start_linger, sender)
-        else:
-            self._start_linger(sender)
-
-    def _on_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
-
-    def _start_linger(self, sender: Sender) -> None:
+        # On the loop: a Close is always decoded there (the hot path never defers one, scan.py).
         if "linger" not in self._timers and self.limits.linger is not None and not self.done.is_set():
             self._start_timer("linger", self._linger_budget(), self._linger_over, sender)
 
@@ -315,11 +311,15 @@ class TapConnection:
         side = self.sides[sender]
         if side.quiet is not None:
             return side.quiet
-        limits = self.limits
         if side.after_end is not None:
             if side.after_end <= 0:
                 return "the connection began to end"
             side.after_end -= size
+        return self._budget_spent()
+
+    def _budget_spent(self) -> str | None:
+        """Which of the connection's recording budgets is spent (frames scanned, not decoded yet, count)."""
+        limits = self.limits
         if limits.conn_bytes is not None and self.kept_bytes >= limits.conn_bytes:
             return f"the connection's recording budget of {limits.conn_bytes} bytes was spent"
         if limits.conn_records is not None and self.kept_records + self.waiting_frames >= limits.conn_records:
@@ -340,7 +340,6 @@ class TapConnection:
         return self.states.state[Sender.SERVER] in (ConnState.OPEN, ConnState.CLOSING)
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
         try:
             host, port = self.tap.upstream
             try:
@@ -473,14 +472,9 @@ class TapConnection:
                 side.idle = False
                 return False
             self._open = True
-        faults = self.tap.faults
         transport = self._writers[sender].transport
-        limits = self.limits
-        spent = (limits.conn_bytes is not None and self.kept_bytes >= limits.conn_bytes) or (
-            limits.conn_records is not None and self.kept_records + self.waiting_frames >= limits.conn_records)
-        if (spent or transport.is_closing() or transport.get_write_buffer_size()
-                or ((faults.paused or faults.drops or faults.latency or faults.jitter)  # a fault: the pump applies it
-                    and (sender in faults.paused or faults.drops.get(sender) or faults.most_delay(sender)))
+        if (self.tap.faults.hold(sender) or transport.is_closing() or transport.get_write_buffer_size()
+                or self._budget_spent() is not None
                 or (sender is Sender.SERVER and self.tap.ssl is not None)):  # TLS hides its TCP buffer: the pump drains
             side.idle = False
             return False
@@ -552,8 +546,7 @@ class TapConnection:
         no fault delays or holds this direction (the hot path: no queue, no task switch); whether it did."""
         side = self.sides[sender]
         writer = self._writers.get(sender)
-        faults = self.tap.faults
-        if (writer is None or side.in_flight or self.dead or sender in faults.paused or faults.most_delay(sender)
+        if (writer is None or side.in_flight or self.dead or self.tap.faults.hold(sender)
                 or writer.transport.is_closing()):
             return False
         side.in_flight += 1  # what settle() watches, as for a queued chunk
@@ -671,11 +664,9 @@ class Tap:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         loop = asyncio.get_running_loop()
 
-        def stream() -> _TapStream:  # what asyncio.start_server builds, with the hot path's protocol
-            return _TapStream(asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop), self.accept, loop=loop)
-
         # A deep backlog: a class connecting at once must not wait out SYN retries.
-        self.server = await loop.create_server(stream, host, port, backlog=BACKLOG, ssl=self.ssl)
+        self.server = await loop.create_server(lambda: _TapStream.new(loop, self.accept), host, port,
+                                               backlog=BACKLOG, ssl=self.ssl)
         return self.server.sockets[0].getsockname()[1]
 
     async def accept(self, reader, writer) -> None:
