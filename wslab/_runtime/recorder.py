@@ -120,7 +120,6 @@ class Recorder:
     def _catch_up_locked(self) -> list[Record]:
         told: list[Record] = []
         pending = self._pending
-        keep, keep_chunk = self._keep, self._keep_chunk
         while pending:
             conn, t, chunk, decode, args = pending[0]
             try:
@@ -130,16 +129,8 @@ class Recorder:
                                       Problem(ProblemCode.DECODER_CRASHED, f"decoding this chunk failed: {exc!r}"))]
             finally:
                 pending.popleft()
-            records = [Record(t, conn, event) for event in events]
-            keep_chunk(chunk)
-            for record in records:
-                keep(record)
-            if self.sink is not None:
-                self._write(records, chunk)
-            told += records
-        self.added += len(told)
-        self.last_change = time.monotonic()
-        self.changed.notify_all()
+            told += self._store(conn, events, t, chunk)
+        self._wake_waiters()
         return told
 
     def add(self, conn: int, event: Any, t: float | None = None) -> Record:
@@ -158,7 +149,13 @@ class Recorder:
 
     def _add_locked(self, conn: int, events: Iterable[Any], t: float | None, chunk: Chunk | None) -> list[Record]:
         when = self.clock() if t is None else t  # taken under the lock: records stay in time order
-        records = [Record(when, conn, event) for event in events]
+        records = self._store(conn, events, when, chunk)
+        self._wake_waiters()
+        return records
+
+    def _store(self, conn: int, events: Iterable[Any], t: float, chunk: Chunk | None) -> list[Record]:
+        """Keep ``chunk`` and the records of ``events`` at ``t`` (and write them to the sink); under the lock."""
+        records = [Record(t, conn, event) for event in events]
         if chunk is not None:
             self._keep_chunk(chunk)
         for record in records:
@@ -166,9 +163,11 @@ class Recorder:
         self.added += len(records)
         if self.sink is not None:
             self._write(records, chunk)
+        return records
+
+    def _wake_waiters(self) -> None:
         self.last_change = time.monotonic()
         self.changed.notify_all()
-        return records
 
     def _keep(self, record: Record) -> None:
         cap = self.max_records
