@@ -25,8 +25,13 @@ if TYPE_CHECKING:
 def to_json(trace: Trace) -> dict[str, Any]:
     """The whole trace as plain JSON data (see :func:`from_json`)."""
     return {"wslab_trace": VERSION, "started": trace.started,
-            "records": [{"t": r.t, "conn": r.conn, "event": plain(r.event)} for r in trace.records],
+            "records": [record_data(r) for r in trace.records],
             "chunks": [plain(c) for c in trace.chunks]}
+
+
+def record_data(record: Record) -> dict[str, Any]:
+    """One record as plain JSON data: ``t``, ``conn`` and its event."""
+    return {"t": record.t, "conn": record.conn, "event": plain(record.event)}
 
 
 def _write_json(trace: Trace, f: IO[str]) -> None:
@@ -35,7 +40,7 @@ def _write_json(trace: Trace, f: IO[str]) -> None:
     dumps = functools.partial(json.dumps, ensure_ascii=True)
     f.write(f'{{"wslab_trace": {VERSION}, "started": {dumps(trace.started)}, "records": [')
     for i, r in enumerate(trace.records):
-        f.write(("," if i else "") + dumps({"t": r.t, "conn": r.conn, "event": plain(r.event)}))
+        f.write(("," if i else "") + dumps(record_data(r)))
     f.write('], "chunks": [')
     for i, c in enumerate(trace.chunks):
         f.write(("," if i else "") + dumps(plain(c)))
@@ -171,7 +176,7 @@ def jsonl_header(started: float | None) -> str:
 
 
 def jsonl_record(record: Record) -> str:
-    return json.dumps({"t": record.t, "conn": record.conn, "event": plain(record.event)}, ensure_ascii=True)
+    return json.dumps(record_data(record), ensure_ascii=True)
 
 
 def jsonl_chunk(chunk: Chunk) -> str:
