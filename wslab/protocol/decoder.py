@@ -45,13 +45,12 @@ The frame layout, RFC 6455 §5.2, which the code below reads literally::
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 
 from .deflate import DeflateParams
 from .enums import Sender, opcode_name
 from .events import DecodeError, Event, Frame, Handshake
-from .frames import MessageAssembler, close_body, fast_mask, frame_problems
+from .frames import MessageAssembler, close_body, fast_mask, frame_problems, frame_size
 from .http import (
     METHOD_START,
     NOT_START_LINE,
@@ -240,20 +239,7 @@ class StreamDecoder:
 
     def _measure(self) -> tuple[int, int | None]:
         """(header length known so far, whole frame length or None if unknown yet)."""
-        buf, pos, avail = self._buf, self._pos, self._avail()
-        if avail < 2:
-            return 2, None
-        head2 = buf[pos + 1]
-        length = head2 & 0b01111111
-        extended = 2 if length == 126 else 8 if length == 127 else 0
-        header_length = 2 + extended + (4 if head2 & 0b10000000 else 0)
-        if avail < header_length:
-            return header_length, None
-        if extended == 2:
-            (length,) = struct.unpack_from("!H", buf, pos + 2)
-        elif extended == 8:
-            (length,) = struct.unpack_from("!Q", buf, pos + 2)
-        return header_length, header_length + length
+        return frame_size(self._buf, self._pos, self._avail())
 
     # -- HTTP ----------------------------------------------------------------------
     def _step_head(self, events: list[Event]) -> bool:

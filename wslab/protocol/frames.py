@@ -54,6 +54,24 @@ with contextlib.suppress(ImportError):  # websockets without its C extension: th
     from websockets.speedups import apply_mask as fast_mask
 
 
+def frame_size(buf: bytes | bytearray, pos: int, avail: int) -> tuple[int, int | None]:
+    """For the frame starting at ``buf[pos]``, ``avail`` bytes of it at hand: (its header length as far
+    as known, its whole length or None while the header is incomplete), RFC 6455 §5.2."""
+    if avail < 2:
+        return 2, None
+    head2 = buf[pos + 1]
+    length = head2 & 0b01111111
+    extended = 2 if length == 126 else 8 if length == 127 else 0
+    header_length = 2 + extended + (4 if head2 & 0b10000000 else 0)
+    if avail < header_length:
+        return header_length, None
+    if extended == 2:
+        (length,) = struct.unpack_from("!H", buf, pos + 2)
+    elif extended == 8:
+        (length,) = struct.unpack_from("!Q", buf, pos + 2)
+    return header_length, header_length + length
+
+
 def frame_layout(wire: bytes) -> tuple[tuple[Field, ...], int, int, int]:
     """Locate the §5.2 header fields in ``wire``.
 
@@ -269,4 +287,5 @@ __all__ = [
     "fast_mask",
     "frame_layout",
     "frame_problems",
+    "frame_size",
 ]

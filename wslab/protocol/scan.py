@@ -9,6 +9,8 @@ per frame, whatever the payload.
 
 from __future__ import annotations
 
+from .frames import frame_size
+
 #: Opcodes a scan lets go by undecoded: data frames, pings and pongs (RFC 6455 §5.2, §5.5.2-3).
 QUIET_OPCODES = frozenset({0x0, 0x1, 0x2, 0x9, 0xA})
 
@@ -34,23 +36,15 @@ class FrameScanner:
         n = len(data)
         i = self._skip
         while i < n:
-            if n - i < 2:
+            if n - i < 2:  # a frame is looked at once its first two bytes (opcode, length) are here
                 break
-            first, second = data[i], data[i + 1]
-            if first & 0x0F not in QUIET_OPCODES:
+            if data[i] & 0x0F not in QUIET_OPCODES:
                 return False
-            length = second & 0x7F
-            header = 2 if length < 126 else 4 if length == 126 else 10
-            if second & 0x80:
-                header += 4  # the masking key (§5.3)
-            if n - i < header:
+            _, size = frame_size(data, i, n - i)
+            if size is None:
                 break
-            if length == 126:
-                length = int.from_bytes(data[i + 2 : i + 4], "big")
-            elif length == 127:
-                length = int.from_bytes(data[i + 2 : i + 10], "big")
             self.frames += 1
-            i += header + length
+            i += size
         else:
             self._skip = i - n
             return True
