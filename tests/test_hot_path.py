@@ -7,7 +7,7 @@ import threading
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from timeouts import scaled
+from timeouts import eventually, scaled
 
 from wslab import Lab
 from wslab.protocol import Sender, build_frame, decode_bytes
@@ -139,13 +139,13 @@ def test_a_reader_decoding_on_its_thread_keeps_the_loop_from_decoding_ahead_of_i
         raw.handshake()
         connection = lab.tap.active()[0]
         raw.send_frame("PONG", "hello", mask=MASK)  # no reply: the hot path keeps it undecoded
-        wait_until(lambda: lab.recorder.waiting == 1)
+        eventually(lambda: lab.recorder.waiting == 1, scaled(10), "the PONG waiting to be decoded")
         reader = threading.Thread(target=lambda: len(lab.recorder), name="reader")
         reader.start()
         assert entered.wait(scaled(10))
         before = connection.sides[Sender.CLIENT].offset
         raw.send_close(1000)
-        wait_until(lambda: connection.sides[Sender.CLIENT].offset > before)  # the tap has the Close
+        eventually(lambda: connection.sides[Sender.CLIENT].offset > before, scaled(10), "the tap reading the Close")
         release.set()
         reader.join(scaled(10))
         raw.read_close()
@@ -176,15 +176,6 @@ def test_a_full_disk_while_catching_up_loses_no_chunk_and_raises_nothing():
         recorder.catch_up()
     assert recorder.waiting == 0 and len(recorder.chunks) == 3
     assert recorder.sink is None and any("writing the trace to disk failed" in str(w.message) for w in caught)
-
-
-def wait_until(condition, timeout: float = 10) -> None:
-    import time
-
-    deadline = time.monotonic() + scaled(timeout)
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
 
 
 def test_reading_saving_and_comparing_a_trace_brings_back_no_memory(tmp_path):
