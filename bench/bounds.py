@@ -35,21 +35,6 @@ import websockets
 from wslab import Lab, Trace
 
 
-def rtt(url: str, n: int = 2000) -> float:
-    """Median µs of n echo round trips on one connection to ``url``."""
-    async def run() -> float:
-        times = []
-        async with websockets.connect(url) as ws:
-            for _ in range(n):
-                t = time.perf_counter()
-                await ws.send("Hello Server")
-                await ws.recv()
-                times.append(time.perf_counter() - t)
-        return statistics.median(times) * 1e6
-
-    return asyncio.run(run())
-
-
 def rtt_ratio(tapped_url: str, direct_url: str, blocks: int = 60, per: int = 40) -> tuple[float, float, float]:
     """(median ratio of block medians, tap µs, direct µs): both connections open, blocks interleaved."""
     async def run() -> tuple[float, float, float]:
